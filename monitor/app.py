@@ -1,0 +1,146 @@
+"""Wiring: turn validated Settings into the parts (store, rules, notifier, poll context) once.
+
+Both the daemon's ticks and ``run --once`` go through ``App.poll`` and ``App.deliver``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from monitor.config import Settings
+from monitor.errors import ConfigError, RuleError
+from monitor.fetch import FetchLimits, make_client
+from monitor.match import RuleSet, compile_rules
+from monitor.notify import DeliveryReport, Notifier, Renderer, deliver_pending
+from monitor.pipeline import FeedPlan, PollContext, PollResult, poll_feeds
+from monitor.store import Store, create_engine_for, upgrade_schema
+
+log = logging.getLogger(__name__)
+
+#: How long a claimed feed stays out of other workers' reach while it is being polled.
+POLL_LEASE = timedelta(minutes=10)
+
+
+def compile_settings_rules(settings: Settings) -> RuleSet:
+    """Compile every rule; a bad one becomes a ConfigError naming file, rule key and position."""
+    try:
+        return compile_rules(settings.rule_objects(), settings.term_lists)
+    except RuleError as exc:
+        index = next((i for i, r in enumerate(settings.rules) if r.name == exc.rule), 0)
+        raise ConfigError(str(exc), file=settings.source, key=f"rules[{index}].query") from exc
+
+
+def fetch_limits(settings: Settings) -> FetchLimits:
+    f = settings.fetch
+    return FetchLimits(
+        f.connect_timeout.total_seconds(),
+        f.read_timeout.total_seconds(),
+        f.max_bytes,
+        f.max_redirects,
+        f.user_agent,
+    )
+
+
+def build_routes(settings: Settings, notifier: Notifier) -> dict[str, tuple[str, ...]]:
+    """Rule name → the targets its hits go to (only targets that can actually send)."""
+    routes: dict[str, list[str]] = {rule.name: [] for rule in settings.rules}
+    for target in settings.notifications:
+        if target.name not in notifier.targets:
+            continue
+        for rule in settings.rules:
+            wanted = target.rules is None or rule.name in target.rules
+            if wanted and (target.min_priority is None or rule.priority >= target.min_priority):
+                routes[rule.name].append(target.name)
+    return {rule: tuple(targets) for rule, targets in routes.items()}
+
+
+@dataclass
+class RunSummary:
+    """What ``run --once`` prints."""
+
+    polls: list[PollResult]
+    delivery: DeliveryReport
+
+    def line(self) -> str:
+        ok = sum(1 for p in self.polls if p.ok)
+        return (
+            f"feeds: {ok} ok, {len(self.polls) - ok} failed; "
+            f"new stories: {sum(p.new_stories for p in self.polls)}; "
+            f"hits: {sum(p.hits for p in self.polls)}; "
+            f"notifications: {self.delivery.sent} sent, {self.delivery.failed} failed"
+        )
+
+
+class App:
+    """The wired service. Creating it opens no connection; ``prepare`` migrates and syncs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.rules = compile_settings_rules(settings)
+        template_dir = Path(settings.source).parent / "templates" if settings.source else None
+        self.notifier = Notifier(
+            settings.notifications,
+            Renderer(template_dir if template_dir and template_dir.is_dir() else None),
+        )
+        for index, target in enumerate(settings.notifications):
+            if target.name in self.notifier.invalid:
+                raise ConfigError(
+                    self.notifier.invalid[target.name],
+                    file=settings.source,
+                    key=f"notifications[{index}].url",
+                )
+        self.routes = build_routes(settings, self.notifier)
+        self.store = Store(create_engine_for(settings.database))
+        self.limits = fetch_limits(settings)
+        self.client = make_client(self.limits)
+        self.feeds = {feed.name: feed for feed in settings.feeds if feed.enabled}
+        plans: Mapping[str, FeedPlan] = {
+            feed.name: FeedPlan(settings.feed_interval(feed), feed.max_age or settings.max_age)
+            for feed in settings.feeds
+        }
+        self.context = PollContext(
+            self.store,
+            self.client,
+            self.limits,
+            self.rules,
+            self.routes,
+            plans,
+            settings.fetch.max_backoff,
+        )
+
+    def prepare(self) -> None:
+        """Bring the schema up to date and make the feeds table match the config."""
+        self.store.ping()
+        upgrade_schema(self.store.engine)
+        self.store.sync_feeds(((f.name, f.url) for f in self.settings.feeds), datetime.now(UTC))
+
+    def poll(self, *, all_now: bool = False) -> list[PollResult]:
+        """Poll the due feeds (or, for ``run --once``, every enabled feed now)."""
+        now = datetime.now(UTC)
+        if all_now:
+            feeds = self.store.feeds_named(list(self.feeds))
+        else:
+            feeds = self.store.claim_due_feeds(list(self.feeds), now, POLL_LEASE)
+        return poll_feeds(feeds, self.context, self.settings.fetch.concurrency)
+
+    def deliver(self, *, due_only: bool = True) -> DeliveryReport:
+        return deliver_pending(
+            self.store,
+            self.notifier,
+            self.settings.delivery,
+            now=datetime.now(UTC),
+            due_only=due_only,
+            clock=lambda: datetime.now(UTC),
+        )
+
+    def run_once(self) -> RunSummary:
+        polls = self.poll(all_now=True)
+        return RunSummary(polls, self.deliver(due_only=False))
+
+    def close(self) -> None:
+        self.client.close()
+        self.store.engine.dispose()

@@ -1,0 +1,253 @@
+"""Command line: a thin layer that loads the config once, wires the parts and prints.
+
+Exit codes: 0 fine (also when some feeds failed), 2 config problem, 3 database problem,
+1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from monitor.config import DEFAULT_CONFIG, Settings, load_settings, parse_duration
+from monitor.errors import ConfigError, MonitorError, StoreError
+
+log = logging.getLogger("monitor")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config))
+
+
+def _app(args: argparse.Namespace):  # type: ignore[no-untyped-def]  # lazy import keeps `check` light
+    from monitor.app import App
+
+    return App(_settings(args))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    app = _app(args)
+    app.prepare()
+    if args.once:
+        try:
+            summary = app.run_once()
+        finally:
+            app.close()
+        print(summary.line())
+        return 0
+    from monitor.daemon import run_daemon
+
+    return run_daemon(app)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from monitor.app import compile_settings_rules
+
+    settings = _settings(args)
+    rules = compile_settings_rules(settings)
+    enabled = [f for f in settings.feeds if f.enabled]
+    print(f"config: {settings.source}: ok")
+    print(f"database: {_mask_db(settings.database)}")
+    print(f"feeds: {len(settings.feeds)} ({len(enabled)} enabled)")
+    for feed in settings.feeds:
+        state = "" if feed.enabled else "  [disabled]"
+        print(f"  - {feed.name}: {feed.url} every {_human(settings.feed_interval(feed))}{state}")
+    print(f"term lists: {', '.join('@' + n for n in settings.term_lists) or 'none'}")
+    print(f"rules: {len(rules.rules)}")
+    for rule in rules.rules:
+        print(
+            f"  - {rule.name} (priority {rule.priority}){': ' + rule.description if rule.description else ''}"
+        )
+    print(f"notifications: {len(settings.notifications)}")
+    for target in settings.notifications:
+        routed = ", ".join(target.rules) if target.rules else "every rule"
+        state = f"{target.url.split('://', 1)[0]}://…" if target.url.strip() else "SKIPPED (empty URL)"
+        print(f"  - {target.name}: {state} ← {routed}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from monitor.store import Store, create_engine_for, upgrade_schema
+
+    settings = _settings(args)
+    store = Store(create_engine_for(settings.database))
+    store.ping()
+    upgrade_schema(store.engine)
+    print(f"database {_mask_db(settings.database)} is at the latest schema")
+    return 0
+
+
+def _store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from monitor.store import Store, create_engine_for, upgrade_schema
+
+    store = Store(create_engine_for(_settings(args).database))
+    store.ping()
+    upgrade_schema(store.engine)
+    return store
+
+
+def cmd_hits(args: argparse.Namespace) -> int:
+    since = datetime.now(UTC) - parse_duration(args.since) if args.since else None
+    records = _store(args).list_hits(since=since, rule=args.rule, limit=args.limit)
+    if args.format == "jsonl":
+        for r in records:
+            print(
+                json.dumps(
+                    {
+                        "url": r.story.url,
+                        "title": r.story.title,
+                        "feed": r.story.feed,
+                        "outlet": r.story.outlet,
+                        "published": r.story.published.isoformat().replace("+00:00", "Z"),
+                        "rules": list(r.rules),
+                        "matched": list(r.terms),
+                        "cluster": r.cluster,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return 0
+    rows = [
+        (
+            r.story.published.strftime("%Y-%m-%d %H:%M"),
+            ",".join(r.rules),
+            r.story.feed,
+            r.story.title,
+            r.story.url,
+        )
+        for r in records
+    ]
+    _table(("published (UTC)", "rules", "feed", "title", "url"), rows, widths=(16, 28, 24, 60, 0))
+    return 0
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    feeds = _store(args).list_feeds()
+    configured = {f.name for f in _settings(args).feeds}
+    rows = [
+        (
+            f.name + ("" if f.name in configured else " (not in config)"),
+            _when(f.last_fetch_at),
+            f.last_status or "-",
+            str(f.consecutive_errors),
+            _when(f.next_poll_at),
+            str(f.stories),
+            f.last_error or "",
+        )
+        for f in feeds
+    ]
+    _table(
+        ("feed", "last fetch", "status", "errors", "next poll", "stories", "last error"),
+        rows,
+        widths=(32, 16, 11, 6, 16, 7, 0),
+    )
+    return 0
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _human(delta: object) -> str:
+    seconds = int(getattr(delta, "total_seconds", lambda: 0)())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _mask_db(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the store; here we only print
+        return url
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]) -> None:
+    def cut(text: str, width: int) -> str:
+        text = text.replace("\n", " ")
+        return text if not width or len(text) <= width else text[: width - 1] + "…"
+
+    sizes = [
+        max([len(h)] + [len(cut(r[i], w)) for r in rows]) if w else 0
+        for i, (h, w) in enumerate(zip(header, widths, strict=True))
+    ]
+    for row in (header, *rows):
+        print(
+            "  ".join(
+                cut(c, w).ljust(s) if w else cut(c, w) for c, w, s in zip(row, widths, sizes, strict=True)
+            ).rstrip()
+        )
+    if not rows:
+        print("(none)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="monitor", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--config",
+        default=os.environ.get("MONITOR_CONFIG", str(DEFAULT_CONFIG)),
+        help="config file (default: $MONITOR_CONFIG, else config/monitor.yaml)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the daemon (or one pass with --once)")
+    run.add_argument(
+        "--once",
+        action="store_true",
+        help="poll every enabled feed now, deliver pending alerts, print a summary, exit",
+    )
+    run.set_defaults(func=cmd_run)
+
+    hits = sub.add_parser("hits", help="stored hits, newest first")
+    hits.add_argument("--format", choices=("table", "jsonl"), default="table")
+    hits.add_argument("--since", help="only stories published within DURATION (e.g. 24h, 7d)")
+    hits.add_argument("--rule", help="only hits of this rule")
+    hits.add_argument("--limit", type=int, default=None)
+    hits.set_defaults(func=cmd_hits)
+
+    sub.add_parser("feeds", help="feeds and their fetch state").set_defaults(func=cmd_feeds)
+    sub.add_parser("check", help="validate the config and print what it holds").set_defaults(func=cmd_check)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db)
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("apscheduler", "httpx", "httpcore", "apprise", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return 3
+    except MonitorError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `monitor hits | head`
+        return 0

@@ -1,0 +1,265 @@
+"""YAML + environment → frozen, validated settings, read once by the CLI and passed down.
+
+``${VAR}`` (or ``${VAR:-default}``) in any string is replaced from the environment before
+validation; ``$MONITOR_DATABASE_URL`` overrides ``database``. Every problem becomes a
+:class:`~monitor.errors.ConfigError` naming the file and the key (``feeds[2].url``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.errors import ConfigError
+from monitor.models import Rule
+
+DEFAULT_CONFIG = Path("config/monitor.yaml")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """``90`` (seconds), ``"30s"``, ``"15m"``, ``"2h"``, ``"7d"`` → timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 15m, 2h, 7d)")
+    return timedelta(seconds=float(match[1]) * _UNITS[match[2] or "s"])
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeedConfig(_Strict):
+    """One feed to poll."""
+
+    name: str = Field(min_length=1)
+    url: str
+    interval: Duration | None = None
+    enabled: bool = True
+    max_age: Duration | None = None
+    full_text: Literal["auto", "always", "never"] = "auto"
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https"):
+            if not parts.hostname:
+                raise ValueError(f"{url!r} has no host")
+        elif parts.scheme == "file" or (not parts.scheme and url):
+            pass  # local files are feeds too (tests, offline demos)
+        else:
+            raise ValueError(f"{url!r} is not an http(s) URL, file:// URL or local path")
+        return url
+
+
+class RuleConfig(_Strict):
+    """A rule as written: compiled by monitor.match when the config loads."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    query: str = Field(min_length=1)
+    description: str = ""
+    priority: int = 0
+
+    def to_rule(self) -> Rule:
+        return Rule(self.name, self.query, self.description, self.priority)
+
+
+class NotificationConfig(_Strict):
+    """One apprise target and the rules routed to it."""
+
+    name: str = Field(min_length=1)
+    url: str = ""
+    rules: tuple[str, ...] | None = None  # None: every rule
+    min_priority: int | None = None
+    format: Literal["auto", "html", "markdown", "text"] = "auto"
+
+
+class FetchSettings(_Strict):
+    """HTTP behaviour shared by feed and article fetches."""
+
+    connect_timeout: Duration = timedelta(seconds=10)
+    read_timeout: Duration = timedelta(seconds=20)
+    max_bytes: int = Field(default=10_000_000, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    user_agent: str = "monitor/0.1 (+https://github.com/; news-monitoring alert service)"
+    concurrency: int = Field(default=4, ge=1, le=64)
+    max_backoff: Duration = timedelta(hours=6)
+
+
+class DeliverySettings(_Strict):
+    """Outbox behaviour."""
+
+    tick: Duration = timedelta(seconds=10)
+    batch_threshold: int = Field(default=3, ge=1)  # more pending than this → one combined message
+    batch_size: int = Field(default=25, ge=1)
+    retry_base: Duration = timedelta(seconds=30)
+    retry_max: Duration = timedelta(hours=1)
+    send_timeout: Duration = timedelta(seconds=15)
+
+
+class Settings(_Strict):
+    """The whole validated configuration."""
+
+    database: str = "sqlite:///monitor.db"
+    interval: Duration = timedelta(minutes=15)  # default per-feed poll interval
+    tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
+    max_age: Duration = timedelta(days=2)  # first poll of a feed: older stories are not alerted
+    fetch: FetchSettings = FetchSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    feeds: tuple[FeedConfig, ...] = ()
+    term_lists: dict[str, tuple[str, ...]] = {}
+    rules: tuple[RuleConfig, ...] = Field(min_length=1)
+    notifications: tuple[NotificationConfig, ...] = ()
+    include: tuple[str, ...] = ()
+    #: Where this was loaded from (set by the loader, not by users).
+    source: str = ""
+
+    def feed_interval(self, feed: FeedConfig) -> timedelta:
+        return feed.interval or self.interval
+
+    def rule_objects(self) -> tuple[Rule, ...]:
+        return tuple(rule.to_rule() for rule in self.rules)
+
+
+def _expand_env(value: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return _ENV_REF.sub(lambda m: env.get(m[1], m[2] or ""), value)
+    if isinstance(value, list):
+        return [_expand_env(item, env) for item in value]
+    if isinstance(value, dict):
+        return {key: _expand_env(item, env) for key, item in value.items()}
+    return value
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}invalid YAML: {problem}", file=str(path)) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of keys", file=str(path))
+    return data
+
+
+def _merge_includes(path: Path, data: dict[str, Any]) -> None:
+    """Merge ``include:``d files (which may hold only ``term_lists`` and ``rules``) into ``data``."""
+    includes = data.get("include") or []
+    if not isinstance(includes, list):
+        raise ConfigError("must be a list of file names", file=str(path), key="include")
+    for name in includes:
+        inc_path = path.parent / str(name)
+        inc = _read_yaml(inc_path)
+        extra = set(inc) - {"term_lists", "rules"}
+        if extra:
+            raise ConfigError(
+                f"an included file may only hold term_lists and rules, not {', '.join(sorted(extra))}",
+                file=str(inc_path),
+                key=sorted(extra)[0],
+            )
+        lists = dict(data.get("term_lists") or {})
+        for list_name, terms in (inc.get("term_lists") or {}).items():
+            if list_name in lists:
+                raise ConfigError(
+                    "term list defined twice", file=str(inc_path), key=f"term_lists.{list_name}"
+                )
+            lists[list_name] = terms
+        data["term_lists"] = lists
+        data["rules"] = list(data.get("rules") or []) + list(inc.get("rules") or [])
+
+
+def _resolve_local_feeds(path: Path, data: dict[str, Any]) -> None:
+    """Relative feed paths are relative to the config file, so a config works from any cwd."""
+    for feed in data.get("feeds") or []:
+        url = feed.get("url") if isinstance(feed, dict) else None
+        if isinstance(url, str) and url and not urlsplit(url).scheme and not Path(url).is_absolute():
+            feed["url"] = str((path.parent / url).resolve())
+
+
+def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, expand and validate the config at ``path``; raise ConfigError saying file and key."""
+    path = Path(path)
+    env = os.environ if env is None else env
+    data = _read_yaml(path)
+    _merge_includes(path, data)
+    data = _expand_env(data, env)
+    _resolve_local_feeds(path, data)
+    if env.get("MONITOR_DATABASE_URL"):
+        data["database"] = env["MONITOR_DATABASE_URL"]
+    data["source"] = str(path)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = _key_path(tuple(first["loc"]))
+        if first["type"] == "extra_forbidden":
+            message = f"unknown key {first['loc'][-1]!r}"
+        elif first["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = str(first["msg"]).removeprefix("Value error, ")
+        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+        raise ConfigError(message + more, file=str(path), key=key) from exc
+    _check_references(settings)
+    return settings
+
+
+def _check_references(settings: Settings) -> None:
+    """Names must be unique and notifications may only route rules that exist."""
+    named: tuple[tuple[str, Sequence[FeedConfig | RuleConfig | NotificationConfig]], ...] = (
+        ("feeds", settings.feeds),
+        ("rules", settings.rules),
+        ("notifications", settings.notifications),
+    )
+    for kind, items in named:
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            if item.name in seen:
+                raise ConfigError(
+                    f"duplicate name {item.name!r}",
+                    file=settings.source,
+                    key=f"{kind}[{index}].name",
+                )
+            seen.add(item.name)
+    rule_names = {rule.name for rule in settings.rules}
+    for index, target in enumerate(settings.notifications):
+        for rule in target.rules or ():
+            if rule not in rule_names:
+                raise ConfigError(
+                    f"unknown rule {rule!r} (known: {', '.join(sorted(rule_names))})",
+                    file=settings.source,
+                    key=f"notifications[{index}].rules",
+                )

@@ -1,0 +1,79 @@
+"""The long-running daemon: APScheduler ticks, signals, graceful stop.
+
+The schedule is built from the config at each start (no persistent job store: jobs would be
+pickled and go stale). SIGTERM/SIGINT stop taking new work, let the work in hand finish, and
+exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from monitor.app import App
+
+log = logging.getLogger(__name__)
+
+
+def _poll_tick(app: App, scheduler: BackgroundScheduler) -> None:
+    results = app.poll()
+    if any(r.hits for r in results):
+        # New hits go out now rather than at the next delivery tick.
+        scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+
+
+def _deliver_tick(app: App) -> None:
+    app.deliver()
+
+
+def run_daemon(app: App, stop: threading.Event | None = None) -> int:
+    """Run until a signal (or ``stop``) arrives; return the exit code."""
+    stop = stop or threading.Event()
+    settings = app.settings
+    scheduler = BackgroundScheduler(
+        timezone=UTC,
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+    )
+    scheduler.add_job(
+        _poll_tick,
+        "interval",
+        args=(app, scheduler),
+        id="poll",
+        seconds=settings.tick.total_seconds(),
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        _deliver_tick,
+        "interval",
+        args=(app,),
+        id="deliver",
+        seconds=settings.delivery.tick.total_seconds(),
+        next_run_time=datetime.now(UTC),
+    )
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing the work in hand", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    scheduler.start()
+    log.info(
+        "monitor running: %d feeds, %d rules, targets: %s",
+        len(app.feeds),
+        len(app.rules.rules),
+        ", ".join(app.notifier.targets) or "none (log only)",
+    )
+    try:
+        stop.wait()
+    finally:
+        scheduler.shutdown(wait=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        app.close()
+    log.info("monitor stopped")
+    return 0

@@ -1,0 +1,85 @@
+"""The one exception tree of monitor.
+
+Every message names the stage and the subject, e.g. ``fetch: https://x/rss: timed out after 20 s``::
+
+    MonitorError
+    ├── ConfigError            bad YAML, unknown key, bad value (carries file and key)
+    │   └── RuleError          a query that does not parse (carries rule, position, expected)
+    ├── FetchError             network or HTTP trouble for one URL
+    │   ├── FetchTimeout
+    │   ├── HTTPStatusError    carries status and Retry-After seconds
+    │   └── TooLarge           body over the limit (after decompression)
+    ├── ParseError             a feed with no entries and a parser error
+    ├── StoreError             database trouble (unreachable, migration failed)
+    └── DeliveryError          a notification target refused or failed
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base of every error monitor raises on purpose."""
+
+
+class ConfigError(MonitorError):
+    """The configuration cannot be used; ``str()`` says file, key and what is wrong."""
+
+    def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
+        self.file = file
+        self.key = key
+        where = ": ".join(part for part in (file, key) if part)
+        super().__init__(f"config: {where}: {message}" if where else f"config: {message}")
+
+
+class RuleError(ConfigError):
+    """A rule's query is invalid: says which rule, at which character, and what was expected."""
+
+    def __init__(self, rule: str, query: str, position: int, message: str) -> None:
+        self.rule = rule
+        self.query = query
+        self.position = position
+        self.detail = message
+        pointer = f"\n    {query}\n    {' ' * position}^"
+        super().__init__(f"rule {rule!r}: position {position}: {message}{pointer}")
+
+
+class FetchError(MonitorError):
+    """Fetching one URL failed."""
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        super().__init__(f"fetch: {url}: {message}")
+
+
+class FetchTimeout(FetchError):
+    """The server did not answer within the timeout."""
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status."""
+
+    def __init__(self, url: str, status: int, retry_after: float | None = None) -> None:
+        self.status = status
+        self.retry_after = retry_after
+        extra = f" (Retry-After {retry_after:.0f} s)" if retry_after is not None else ""
+        super().__init__(url, f"HTTP {status}{extra}")
+
+
+class TooLarge(FetchError):
+    """The body exceeded the configured size limit."""
+
+
+class ParseError(MonitorError):
+    """A feed could not be parsed into any entries."""
+
+    def __init__(self, feed: str, message: str) -> None:
+        self.feed = feed
+        super().__init__(f"parse: {feed}: {message}")
+
+
+class StoreError(MonitorError):
+    """The database is unreachable or its schema cannot be brought up to date."""
+
+
+class DeliveryError(MonitorError):
+    """A notification target could not be reached or refused the message."""

@@ -1,0 +1,175 @@
+"""HTTP (and local file) fetching with the limits a long-running daemon needs.
+
+Timeouts, a body limit counted after decompression, bounded redirects, conditional GET and
+Retry-After all live here, so feed polls and article fetches behave the same way.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from monitor.errors import FetchError, FetchTimeout, HTTPStatusError, TooLarge
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """What one request may cost."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 20.0
+    max_bytes: int = 10_000_000
+    max_redirects: int = 5
+    user_agent: str = "monitor/0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A successful response (``not_modified`` for a 304, with an empty body)."""
+
+    url: str
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    etag: str | None
+    last_modified: str | None
+    not_modified: bool = False
+    retry_after: float | None = None
+
+
+def make_client(limits: FetchLimits, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """One shared, thread-safe client: connection reuse across the feeds of a tick."""
+    return httpx.Client(
+        timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
+        follow_redirects=True,
+        max_redirects=limits.max_redirects,
+        headers={"User-Agent": limits.user_agent, "Accept-Encoding": "gzip, deflate"},
+        transport=transport,
+    )
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _is_local(url: str) -> bool:
+    return urlsplit(url).scheme in {"file", ""}
+
+
+def _fetch_file(url: str, limits: FetchLimits, last_modified: str | None) -> Fetched:
+    path = Path(unquote(urlsplit(url).path)) if url.startswith("file:") else Path(url)
+    try:
+        stat = path.stat()
+        if stat.st_size > limits.max_bytes:
+            raise TooLarge(url, f"file is {stat.st_size} bytes, over the {limits.max_bytes} limit")
+        stamp = email.utils.formatdate(stat.st_mtime, usegmt=True)
+        if last_modified == stamp:
+            return Fetched(url, 304, b"", {}, None, stamp, not_modified=True)
+        body = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise FetchError(url, "no such file") from exc
+    except OSError as exc:
+        raise FetchError(url, exc.strerror or str(exc)) from exc
+    return Fetched(url, 200, body, {}, None, stamp)
+
+
+def fetch(
+    client: httpx.Client,
+    url: str,
+    limits: FetchLimits,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    accept: str = "application/rss+xml, application/atom+xml, application/xml;q=0.9, */*;q=0.8",
+) -> Fetched:
+    """GET ``url`` (conditionally when validators are given); raise a FetchError subclass on failure."""
+    if _is_local(url):
+        return _fetch_file(url, limits, last_modified)
+    headers = {"Accept": accept}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    try:
+        with client.stream("GET", url, headers=headers) as response:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if response.status_code == 304:
+                return Fetched(
+                    str(response.url),
+                    304,
+                    b"",
+                    dict(response.headers),
+                    etag,
+                    last_modified,
+                    not_modified=True,
+                    retry_after=retry_after,
+                )
+            if response.status_code >= 400:
+                raise HTTPStatusError(url, response.status_code, retry_after)
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > limits.max_bytes:
+                raise TooLarge(url, f"Content-Length {declared} is over the {limits.max_bytes} byte limit")
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():  # decompressed: a gzip bomb is caught here
+                size += len(chunk)
+                if size > limits.max_bytes:
+                    raise TooLarge(url, f"body is over the {limits.max_bytes} byte limit")
+                chunks.append(chunk)
+            return Fetched(
+                url=str(response.url),
+                status=response.status_code,
+                body=b"".join(chunks),
+                headers=dict(response.headers),
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+                retry_after=retry_after,
+            )
+    except httpx.TimeoutException as exc:
+        raise FetchTimeout(url, f"timed out ({type(exc).__name__})") from exc
+    except httpx.TooManyRedirects as exc:
+        raise FetchError(url, f"more than {limits.max_redirects} redirects") from exc
+    except httpx.HTTPError as exc:
+        raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
+
+
+def backoff_delay(
+    errors: int,
+    interval: timedelta,
+    max_backoff: timedelta,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> timedelta:
+    """Delay before the next poll after ``errors`` consecutive failures.
+
+    Exponential from the feed's own interval, capped (a failing feed is never given up on),
+    with ±25 % jitter so feeds that failed together do not retry together; never sooner than
+    the server's Retry-After.
+    """
+    if errors <= 0:
+        base = interval.total_seconds()
+    else:
+        base = min(interval.total_seconds() * 2 ** min(errors - 1, 20), max_backoff.total_seconds())
+    jitter = (rng or random).uniform(0.75, 1.25) if errors > 0 else 1.0
+    seconds = base * jitter
+    if retry_after is not None:
+        seconds = max(seconds, retry_after)
+    return timedelta(seconds=seconds)

@@ -1,0 +1,186 @@
+"""Raw feed entry → Story: canonical URL, plain text, UTC dates. Pure: no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from monitor.models import RawEntry, Story
+
+#: Query parameters that identify a campaign or click, never the article.
+_TRACKING_PREFIXES = ("utm_", "at_", "pk_", "mtm_", "ga_")
+_TRACKING_NAMES = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gclsrc",
+        "msclkid",
+        "yclid",
+        "mc_cid",
+        "mc_eid",
+        "igshid",
+        "_hsenc",
+        "_hsmi",
+        "ref",
+        "ref_src",
+        "cmpid",
+        "ocid",
+        "spm",
+        "s_cid",
+        "twclid",
+        "ito",
+        "ns_mchannel",
+        "ns_source",
+        "ns_campaign",
+        "ns_linkname",
+        "ns_fee",
+        "sr_share",
+        "__twitter_impression",
+    }
+)
+_BLOCK_TAGS = frozenset(
+    {
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "table",
+        "blockquote",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "figcaption",
+        "pre",
+        "hr",
+    }
+)
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "iframe"})
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0\u2009\u200b]+")
+_BLANK_LINES = re.compile(r"\s*\n\s*")
+
+
+def _is_tracking(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _TRACKING_NAMES or lowered.startswith(_TRACKING_PREFIXES)
+
+
+def canonical_url(url: str) -> str:
+    """Return ``url`` with a lower-case scheme and host, no fragment, no default port and no
+    tracking parameters, so the same article reached through different campaigns compares equal."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.scheme.lower() not in ("http", "https"):
+        return url
+    host = (parts.hostname or "").lower().rstrip(".")
+    port = parts.port if parts.port not in (None, 80, 443) else None
+    netloc = f"{host}:{port}" if port else host
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
+    path = parts.path or "/"
+    return urlunsplit((parts.scheme.lower(), netloc, path, urlencode(query), ""))
+
+
+class _TextExtractor(HTMLParser):
+    """Collect visible text, turning block elements into line breaks."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP_TAGS:
+            self._skip = max(0, self._skip - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(markup: str) -> str:
+    """Plain text of an HTML fragment (entities decoded, scripts dropped, whitespace folded)."""
+    if "<" not in markup:
+        text = html.unescape(markup)
+    else:
+        parser = _TextExtractor()
+        parser.feed(markup)
+        parser.close()
+        text = "".join(parser.parts)
+    text = _SPACES.sub(" ", text)
+    return _BLANK_LINES.sub("\n", text).strip()
+
+
+def to_utc(value: datetime | None, fallback: datetime) -> datetime:
+    """A timezone-aware UTC datetime; naive values are taken as UTC, missing ones as ``fallback``."""
+    if value is None:
+        return fallback.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def story_guid(entry: RawEntry, url: str, title: str) -> str:
+    """The entry's own GUID, else its canonical link, else a hash of its title: stable across polls."""
+    if entry.guid and entry.guid.strip():
+        return entry.guid.strip()[:512]
+    if url:
+        return url[:512]
+    return "sha1:" + hashlib.sha1(title.encode()).hexdigest()
+
+
+def _language(tag: str | None) -> str | None:
+    """Primary language subtag, lower-case (``en-IN`` → ``en``), for ``lang:`` queries."""
+    primary = (tag or "").strip().replace("_", "-").split("-")[0].lower()
+    return primary or None
+
+
+def normalise(entry: RawEntry, *, feed: str, fetched: datetime) -> Story:
+    """Turn one raw entry into a Story from feed ``feed`` fetched at ``fetched``."""
+    link = (entry.link or "").strip()
+    url = canonical_url(link) if link else ""
+    title = html_to_text(entry.title)
+    summary = html_to_text(entry.summary_html)
+    if entry.source_url:  # an aggregator's entry naming the publisher's own article URL
+        url = canonical_url(entry.source_url)
+    guid = story_guid(entry, url, title)
+    content = html_to_text(entry.content_html) if entry.content_html else ""
+    return Story(
+        feed=feed,
+        guid=guid,
+        # Link-less entries still need a unique URL: scope their GUID to the feed.
+        url=url or f"urn:monitor:{feed}:{guid}",
+        title=title,
+        summary=summary,
+        published=to_utc(entry.published, fetched),
+        fetched=to_utc(fetched, fetched),
+        link=link,
+        body=content if len(content) > len(summary) else None,
+        lang=_language(entry.language),
+        author=entry.author,
+        source=entry.source_title or "",
+    )

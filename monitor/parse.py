@@ -1,0 +1,81 @@
+"""Feed bytes → raw entries, with feedparser. Pure: never touches the network or files.
+
+feedparser is always given a BytesIO: handed a bare string or bytes it may open a file or fetch
+a URL (see shared/LIBRARY-NOTES.md).
+"""
+
+from __future__ import annotations
+
+import calendar
+import io
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import feedparser
+
+from monitor.errors import ParseError
+from monitor.models import RawEntry
+
+
+def _when(entry: Any) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if value:
+            try:
+                return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+            except (OverflowError, ValueError, TypeError):
+                continue
+    return None
+
+
+def _publisher_url(entry: Any) -> str | None:
+    """The publisher's article URL when an aggregator link carries it (``…?url=https://…``)."""
+    link = entry.get("link") or ""
+    parts = urlsplit(link)
+    if parts.hostname and parts.hostname.endswith("news.google.com"):
+        target = parse_qs(parts.query).get("url")
+        if target and target[0].startswith(("http://", "https://")):
+            return target[0]
+    return None
+
+
+def _content(entry: Any) -> str:
+    contents = entry.get("content") or []
+    return max((str(c.get("value") or "") for c in contents), key=len, default="")
+
+
+def parse_feed(body: bytes, *, feed: str, headers: Mapping[str, str] | None = None) -> list[RawEntry]:
+    """Entries of a feed document. A feed that is ill-formed but has entries is still read;
+    one with no entries and an error raises ParseError (an empty, well-formed feed is fine)."""
+    if not body.strip():
+        raise ParseError(feed, "empty response body")
+    parsed = feedparser.parse(io.BytesIO(body), response_headers=dict(headers or {}))
+    entries = parsed.get("entries") or []
+    if not entries:
+        if parsed.get("bozo"):
+            reason = parsed.get("bozo_exception")
+            raise ParseError(feed, f"not a readable feed: {reason}")
+        if not parsed.get("version"):
+            raise ParseError(feed, "not an RSS, Atom or RDF feed")
+        return []
+    language = (parsed.get("feed") or {}).get("language")
+    result = []
+    for entry in entries:
+        source = entry.get("source") or {}
+        result.append(
+            RawEntry(
+                guid=entry.get("id") or None,
+                link=entry.get("link") or None,
+                title=str(entry.get("title") or ""),
+                summary_html=str(entry.get("summary") or ""),
+                published=_when(entry),
+                language=(entry.get("language") or language or None),
+                author=entry.get("author") or None,
+                content_html=_content(entry),
+                source_title=source.get("title") or None,
+                source_url=_publisher_url(entry),
+            )
+        )
+    return result

@@ -1,0 +1,152 @@
+"""The one place that knows the order: fetch → parse → normalise → dedup → match → store → notify.
+
+``poll_feed`` is the whole pipeline for one feed and is also that feed's error boundary: a
+failure is logged, recorded on the feed with a backoff, and never reaches the other feeds. The
+daemon's tick and ``run --once`` both call ``poll_feeds``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import httpx
+
+from monitor.errors import FetchError, HTTPStatusError, MonitorError
+from monitor.fetch import FetchLimits, backoff_delay, fetch
+from monitor.models import Match, Story
+from monitor.normalise import normalise
+from monitor.parse import parse_feed
+from monitor.store import FeedState, Store
+
+log = logging.getLogger(__name__)
+
+
+class Matcher(Protocol):
+    """What the pipeline needs of the compiled rules (monitor.match.RuleSet)."""
+
+    def match(self, story: Story) -> list[Match]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPlan:
+    """Per-feed settings the pipeline needs, resolved from the config."""
+
+    interval: timedelta
+    max_age: timedelta
+
+
+@dataclass(frozen=True)
+class PollContext:
+    """Everything a poll needs, wired once by the CLI."""
+
+    store: Store
+    client: httpx.Client
+    limits: FetchLimits
+    matcher: Matcher
+    routes: Mapping[str, Sequence[str]]  # rule name → target names
+    plans: Mapping[str, FeedPlan]  # feed name → settings
+    max_backoff: timedelta
+    #: Optional stage between dedup and match (full-text enrichment): new story → (story, status).
+    enrich: Callable[[str, Story], tuple[Story, str | None]] | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one feed's poll did."""
+
+    feed: str
+    ok: bool
+    new_stories: int = 0
+    hits: int = 0
+    error: str | None = None
+
+
+def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
+    """Poll one feed end to end; never raises (this is the feed's error boundary)."""
+    now = ctx.clock()
+    plan = ctx.plans[feed.name]
+    try:
+        fetched = fetch(ctx.client, feed.url, ctx.limits, etag=feed.etag, last_modified=feed.last_modified)
+        if fetched.not_modified:
+            ctx.store.record_poll(
+                feed.id,
+                now=now,
+                status="304",
+                next_poll=now + backoff_delay(0, plan.interval, ctx.max_backoff, fetched.retry_after),
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+            )
+            return PollResult(feed.name, ok=True)
+        entries = parse_feed(fetched.body, feed=feed.name, headers=fetched.headers)
+        stories = [normalise(entry, feed=feed.name, fetched=now) for entry in entries]
+        fresh = ctx.store.unseen(feed.id, stories)
+        new_stories = hits = 0
+        cutoff = now - plan.max_age if feed.polls_ok == 0 else None
+        for candidate in fresh:
+            story, status = ctx.enrich(feed.name, candidate) if ctx.enrich else (candidate, None)
+            matches = ctx.matcher.match(story)
+            alert = cutoff is None or story.published >= cutoff
+            story_id = ctx.store.save_story(
+                feed.id, story, matches, ctx.routes, alert=alert, fulltext_status=status
+            )
+            if story_id is None:
+                continue  # another worker or feed stored it first
+            new_stories += 1
+            hits += len(matches)
+            for match in matches:
+                log.info(
+                    "%s: rule %s matched %r <%s> (terms: %s)%s",
+                    feed.name,
+                    match.rule,
+                    story.title,
+                    story.url,
+                    ", ".join(match.terms),
+                    "" if alert else " [not alerted: older than max_age on first poll]",
+                )
+        ctx.store.record_poll(
+            feed.id,
+            now=now,
+            status=str(fetched.status),
+            next_poll=now + backoff_delay(0, plan.interval, ctx.max_backoff, fetched.retry_after),
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+        )
+        return PollResult(feed.name, ok=True, new_stories=new_stories, hits=hits)
+    except MonitorError as exc:
+        return _failed(feed, ctx, now, plan, exc, str(exc))
+    except Exception as exc:  # the boundary: a bug in one feed's data must not stop the others
+        log.exception("%s: internal error while polling", feed.name)
+        return _failed(feed, ctx, now, plan, exc, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _failed(
+    feed: FeedState, ctx: PollContext, now: datetime, plan: FeedPlan, exc: Exception, message: str
+) -> PollResult:
+    errors = feed.consecutive_errors + 1
+    retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+    delay = backoff_delay(errors, plan.interval, ctx.max_backoff, retry_after)
+    status = (
+        str(exc.status)
+        if isinstance(exc, HTTPStatusError)
+        else ("fetch error" if isinstance(exc, FetchError) else "error")
+    )
+    log.warning("%s (failure %d in a row; next try in %.0f s)", message, errors, delay.total_seconds())
+    try:
+        ctx.store.record_poll(feed.id, now=now, status=status, error=message, next_poll=now + delay)
+    except MonitorError:
+        log.exception("%s: could not record the failure", feed.name)
+    return PollResult(feed.name, ok=False, error=message)
+
+
+def poll_feeds(feeds: Sequence[FeedState], ctx: PollContext, concurrency: int) -> list[PollResult]:
+    """Poll ``feeds`` with at most ``concurrency`` fetches at once."""
+    if not feeds:
+        return []
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(feeds)), thread_name_prefix="poll") as pool:
+        return list(pool.map(lambda feed: poll_feed(feed, ctx), feeds))

@@ -1,0 +1,219 @@
+"""End to end through the real CLI (subprocesses): local feed server, real SMTP server,
+webhook receiver, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.feeds import NOISE_ITEM, RELOS_ITEM, Item, rss
+from tests.servers import HTTPServer, Route, SMTPServer, body_text, wait_for
+
+RULES = """
+rules:
+  - name: relos
+    query: RELOS OR "Reciprocal Exchange of Logistic Support"
+    description: the India–Russia logistics pact
+"""
+
+
+def monitor(config: Path, *args: str, env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, check=False)
+
+
+def write_config(tmp_path: Path, db_url: str, feed_url: str, smtp: SMTPServer, hook_port: int,
+                 extra: str = "") -> Path:
+    path = tmp_path / "monitor.yaml"
+    path.write_text(f"""
+database: {db_url}
+interval: 1s
+tick: 1s
+delivery:
+  tick: 1s
+  retry_base: 1s
+feeds:
+  - name: Test Herald
+    url: {feed_url}
+{RULES}
+notifications:
+  - name: email
+    url: {smtp.url()}
+  - name: chat
+    url: json://127.0.0.1:{hook_port}/hook
+{extra}""", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def setup(tmp_path: Path, db_url: str, http_server: HTTPServer, smtp_server: SMTPServer) -> Path:
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]),
+                                       headers={"Content-Type": "application/rss+xml"})
+    return write_config(tmp_path, db_url, http_server.url("/rss"), smtp_server, http_server.port)
+
+
+def test_run_once_alerts_a_matching_story_once_by_email_and_webhook(
+    setup: Path, http_server: HTTPServer, smtp_server: SMTPServer
+) -> None:
+    """One matching story → one email and one webhook post; a second run sends nothing new."""
+    result = monitor(setup, "run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("feeds: 1 ok, 0 failed; new stories: 2; hits: 1; "
+                                     "notifications: 2 sent, 0 failed")
+    (mail,) = smtp_server.messages
+    assert "RELOS" in mail["Subject"]
+    text = body_text(mail)
+    assert "https://herald.example/news/relos-ratified" in text
+    assert "relocation" not in text
+    (post,) = http_server.posts("/hook")
+    assert "Duma ratifies RELOS" in post["message"]
+    again = monitor(setup, "run", "--once")
+    assert again.returncode == 0, again.stderr
+    assert "new stories: 0; hits: 0; notifications: 0 sent, 0 failed" in again.stdout
+    assert len(smtp_server.messages) == 1 and len(http_server.posts("/hook")) == 1
+
+
+def test_hits_and_feeds_commands_show_what_was_stored(setup: Path) -> None:
+    """`monitor hits --format jsonl` lists the hit with its fields; `monitor feeds` the state."""
+    assert monitor(setup, "run", "--once").returncode == 0
+    out = monitor(setup, "hits", "--format", "jsonl", "--since", "1d")
+    assert out.returncode == 0, out.stderr
+    (line,) = out.stdout.splitlines()
+    hit = json.loads(line)
+    assert hit["url"] == "https://herald.example/news/relos-ratified"
+    assert hit["feed"] == "Test Herald" and hit["rules"] == ["relos"]
+    assert "RELOS" in hit["matched"] and hit["cluster"] is None
+    assert hit["published"].endswith("Z")
+    assert monitor(setup, "hits", "--rule", "nothing", "--format", "jsonl").stdout == ""
+    table = monitor(setup, "hits").stdout
+    assert "Duma ratifies RELOS" in table
+    feeds = monitor(setup, "feeds").stdout
+    assert "Test Herald" in feeds and " 200 " in feeds
+
+
+def test_alert_survives_smtp_outage_and_is_delivered_exactly_once(
+    setup: Path, http_server: HTTPServer, smtp_server: SMTPServer
+) -> None:
+    """With SMTP down the email stays pending (webhook still delivered); it goes out once later."""
+    smtp_server.stop()
+    down = monitor(setup, "run", "--once")
+    assert down.returncode == 0, down.stderr
+    assert "notifications: 1 sent, 1 failed" in down.stdout
+    assert "email" in down.stderr and "not delivered" in down.stderr
+    smtp_server.start()
+    up = monitor(setup, "run", "--once")
+    assert "notifications: 1 sent, 0 failed" in up.stdout
+    third = monitor(setup, "run", "--once")
+    assert "notifications: 0 sent, 0 failed" in third.stdout
+    assert len(smtp_server.messages) == 1
+    assert len(http_server.posts("/hook")) == 1
+
+
+def test_broken_feed_is_reported_and_others_go_on(
+    tmp_path: Path, http_server: HTTPServer, smtp_server: SMTPServer
+) -> None:
+    """A feed serving HTML and one answering 500 fail visibly; the good feed still alerts."""
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM]))
+    http_server.routes["/html"] = Route(b"<html><body>not a feed</body></html>",
+                                        headers={"Content-Type": "text/html"})
+    http_server.routes["/500"] = Route(b"oops", status=500)
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/m.db", http_server.url("/rss"), smtp_server,
+                          http_server.port)
+    config.write_text(config.read_text().replace("feeds:\n", f"""feeds:
+  - name: Broken Page
+    url: {http_server.url('/html')}
+  - name: Failing Server
+    url: {http_server.url('/500')}
+"""))
+    result = monitor(config, "run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "feeds: 1 ok, 2 failed" in result.stdout
+    assert "parse: Broken Page:" in result.stderr
+    assert "HTTP 500" in result.stderr
+    feeds = monitor(config, "feeds").stdout
+    assert "HTTP 500" in feeds and "not a readable feed" in feeds
+    assert len(smtp_server.messages) == 1
+
+
+def test_first_poll_does_not_alert_old_stories(
+    tmp_path: Path, http_server: HTTPServer, smtp_server: SMTPServer
+) -> None:
+    """Stories older than max_age on a new feed's first poll are stored but not alerted."""
+    old = Item("old-1", "RELOS: what the pact means", "Explainer", "https://herald.example/old",
+               age=__import__("datetime").timedelta(days=10))
+    http_server.routes["/rss"] = Route(rss([old]))
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/m.db", http_server.url("/rss"), smtp_server,
+                          http_server.port)
+    result = monitor(config, "run", "--once")
+    assert "hits: 1; notifications: 0 sent" in result.stdout
+    assert smtp_server.messages == []
+    assert "RELOS: what the pact means" in monitor(config, "hits").stdout
+
+
+def test_daemon_picks_up_a_new_story_and_stops_cleanly_on_sigterm(
+    setup: Path, http_server: HTTPServer, smtp_server: SMTPServer
+) -> None:
+    """The running daemon alerts a story added while it runs, then exits 0 on SIGTERM."""
+    http_server.routes["/rss"] = Route(rss([NOISE_ITEM]))
+    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(setup), "run"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for(lambda: len([r for r in http_server.requests if r.path == "/rss"]) >= 1, 30)
+        time.sleep(0.5)
+        assert smtp_server.messages == []
+        http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
+        assert wait_for(lambda: len(smtp_server.messages) == 1, 30), "no alert from the daemon"
+        assert wait_for(lambda: len(http_server.posts("/hook")) == 1, 10)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert "received SIGTERM" in err and "monitor stopped" in err
+    assert len(smtp_server.messages) == 1
+
+
+BAD_CONFIGS = [
+    ("unknown key", "database: {db}\nfeedz: []\n" + RULES, "feedz", "unknown key 'feedz'"),
+    ("bad URL", "database: {db}\nfeeds:\n  - name: x\n    url: gopher://x/\n" + RULES, "feeds[0].url",
+     "not an http"),
+    ("missing rules", "database: {db}\nfeeds: []\n", "rules", "required key is missing"),
+    ("bad YAML", "database: {db}\nfeeds: [\n" + RULES, "", "invalid YAML"),
+    ("bad query", "database: {db}\nrules:\n  - name: r\n    query: 'RELOS AND'\n", "rules[0].query", "position"),
+    ("bad target URL", "database: {db}\n" + RULES + "notifications:\n  - name: n\n    url: 'nope://x'\n",
+     "notifications[0].url", "apprise"),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "key", "message"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
+def test_malformed_config_exits_2_naming_file_and_key_and_touches_nothing(
+    tmp_path: Path, case: str, text: str, key: str, message: str
+) -> None:
+    """Every malformed config stops `run`, `run --once` and `check` with exit 2 and a clear message."""
+    db = tmp_path / "untouched.db"
+    config = tmp_path / "bad.yaml"
+    config.write_text(text.format(db=f"sqlite:///{db}"), encoding="utf-8")
+    for args in (("check",), ("run", "--once"), ("run",)):
+        result = monitor(config, *args)
+        assert result.returncode == 2, (case, args, result.stderr)
+        assert str(config) in result.stderr and key in result.stderr and message in result.stderr
+    assert not db.exists()
+
+
+def test_check_prints_what_it_found(setup: Path) -> None:
+    """`monitor check` summarises feeds, rules and targets without touching the database."""
+    result = monitor(setup, "check")
+    assert result.returncode == 0, result.stderr
+    assert "feeds: 1 (1 enabled)" in result.stdout
+    assert "relos" in result.stdout and "email: mailto://…" in result.stdout

@@ -1,0 +1,157 @@
+"""notify: rendering with escaping, and delivery through apprise to a real SMTP server and
+a real webhook receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.config import DeliverySettings, NotificationConfig
+from monitor.models import Match, Span, Story
+from monitor.notify import Notifier, Renderer, deliver_pending
+from monitor.notify.render import escape_chat
+from monitor.store import Delivery, Store, create_engine_for, upgrade_schema
+from tests.servers import HTTPServer, SMTPServer, body_text
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+HOSTILE = Story(
+    feed="Herald", guid="g1", url="https://herald.example/relos?a=1&b=2",
+    title="<script>alert(1)</script> RELOS & the @channel <!here> *pact*",
+    summary="Russia's Duma ratified the RELOS pact with India on Tuesday, officials said.",
+    published=NOW, fetched=NOW, source="The Herald",
+)
+SPANS = (Span("summary", HOSTILE.summary.index("RELOS"), HOSTILE.summary.index("RELOS") + 5, "RELOS"),)
+
+
+def _delivery(n: int = 1, story: Story = HOSTILE) -> Delivery:
+    return Delivery(n, "t", 0, "relos", story, ("RELOS",), SPANS, None)
+
+
+def test_html_escapes_feed_text_and_highlights_terms() -> None:
+    """Email HTML shows the headline escaped, linked, with the matched term highlighted."""
+    message = Renderer(timezone="Asia/Kolkata").render([_delivery()], "html")
+    assert "<script>" not in message.body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; RELOS &amp; the @channel" in message.body
+    assert 'href="https://herald.example/relos?a=1&amp;b=2"' in message.body
+    assert "<mark><strong>RELOS</strong></mark>" in message.body
+    assert "2026-11-20 17:30 IST" in message.body
+    assert "The Herald" in message.body and "relos" in message.body
+
+
+def test_chat_markdown_neutralises_markup_and_mentions() -> None:
+    """Chat text escapes < > & and markdown, and breaks @channel / <!here> mentions."""
+    body = Renderer().render([_delivery()], "markdown").body
+    assert "<script>" not in body and "&lt;script&gt;" in body
+    assert "@channel" not in body and "@\u2060channel" in body
+    assert "<!here>" not in body
+    assert r"\*pact\*" in body
+    assert "**RELOS**" in body
+    assert "(https://herald.example/relos?a=1&b=2)" in body
+
+
+@pytest.mark.parametrize(
+    ("raw", "escaped"),
+    [("a & b", "a &amp; b"), ("<@U123>", "&lt;@\u2060U123&gt;"), ("[x](y)", r"\[x\](y)"), ("@here", "@\u2060here")],
+)
+def test_escape_chat(raw: str, escaped: str) -> None:
+    """Chat escaping table."""
+    assert escape_chat(raw) == escaped
+
+
+def test_many_alerts_render_as_one_message() -> None:
+    """Several deliveries become one message whose title counts them."""
+    message = Renderer().render([_delivery(n) for n in range(1, 8)], "text")
+    assert message.title == "[monitor] 7 new alerts (relos)"
+    assert message.body.count("[relos]") == 7
+
+
+@pytest.fixture
+def store(tmp_path: object) -> Iterator[Store]:
+    engine = create_engine_for(f"sqlite:///{tmp_path}/n.db")
+    upgrade_schema(engine)
+    s = Store(engine)
+    s.sync_feeds([("Herald", "https://herald.example/rss")], NOW)
+    yield s
+    engine.dispose()
+
+
+def _queue(store: Store, count: int, targets: tuple[str, ...]) -> None:
+    feed = store.list_feeds()[0].id
+    for n in range(count):
+        story = Story(feed="Herald", guid=f"g{n}", url=f"https://herald.example/{n}",
+                      title=f"RELOS story {n}", summary="RELOS ratified", published=NOW, fetched=NOW)
+        store.save_story(feed, story, [Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))],
+                         {"relos": targets}, alert=True)
+
+
+def test_delivery_reaches_smtp_and_webhook_and_marks_sent(store: Store, smtp_server: SMTPServer,
+                                                          http_server: HTTPServer) -> None:
+    """Pending alerts go to the SMTP server (HTML + text) and the webhook, then are sent."""
+    notifier = Notifier([NotificationConfig(name="email", url=smtp_server.url()),
+                         NotificationConfig(name="hook", url=f"json://127.0.0.1:{http_server.port}/hook")],
+                        Renderer())
+    _queue(store, 1, ("email", "hook"))
+    report = deliver_pending(store, notifier, DeliverySettings(), now=NOW)
+    assert (report.sent, report.failed) == (2, 0)
+    (mail,) = smtp_server.messages
+    assert mail["Subject"] == "[monitor] relos: RELOS story 0"
+    assert {p.get_content_type() for p in mail.walk()} >= {"text/plain", "text/html"}
+    assert "RELOS story 0" in body_text(mail)
+    (post,) = http_server.posts("/hook")
+    assert "RELOS story 0" in post["message"]
+    assert store.outbox_counts() == {"sent": 2}
+    assert deliver_pending(store, notifier, DeliverySettings(), now=NOW + timedelta(hours=1)).sent == 0
+
+
+def test_a_down_target_keeps_alerts_pending_without_delaying_the_other(
+    store: Store, smtp_server: SMTPServer, http_server: HTTPServer
+) -> None:
+    """SMTP down: the webhook still gets its alert; the email stays pending with the error."""
+    smtp_server.stop()
+    notifier = Notifier([NotificationConfig(name="email", url=smtp_server.url()),
+                         NotificationConfig(name="hook", url=f"json://127.0.0.1:{http_server.port}/hook")],
+                        Renderer())
+    _queue(store, 1, ("email", "hook"))
+    report = deliver_pending(store, notifier, DeliverySettings(), now=NOW)
+    assert (report.sent, report.failed) == (1, 1)
+    assert len(http_server.posts("/hook")) == 1
+    assert store.outbox_counts() == {"sent": 1, "pending": 1}
+    smtp_server.start()
+    later = NOW + timedelta(hours=2)
+    assert deliver_pending(store, notifier, DeliverySettings(), now=later).sent == 1
+    assert len(smtp_server.messages) == 1
+    assert len(http_server.posts("/hook")) == 1
+
+
+def test_a_burst_is_batched_into_a_few_messages(store: Store, http_server: HTTPServer) -> None:
+    """A hundred hits reach a chat target in a handful of messages, not a hundred paced sends."""
+    notifier = Notifier([NotificationConfig(name="chat", url=f"json://127.0.0.1:{http_server.port}/c")],
+                        Renderer())
+    _queue(store, 100, ("chat",))
+    report = deliver_pending(store, notifier, DeliverySettings(batch_size=25), now=NOW)
+    assert report.sent == 100
+    posts = http_server.posts("/c")
+    assert len(posts) == 4
+    assert all("25 new alerts" in p["message"] for p in posts)
+
+
+def test_empty_url_target_is_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """A target whose URL resolved to empty is left out, with one warning naming it."""
+    notifier = Notifier([NotificationConfig(name="slack", url="")], Renderer())
+    assert notifier.targets == {}
+    assert "target 'slack' has an empty URL" in caplog.text
+
+
+def test_secrets_are_masked_in_failure_messages(store: Store) -> None:
+    """A failing target's error text never contains the password from its URL."""
+    from tests.servers import free_port
+
+    url = f"mailto://user:SuperSecret123@127.0.0.1:{free_port()}?from=a@example.org&to=b@example.org"
+    notifier = Notifier([NotificationConfig(name="email", url=url)], Renderer())
+    _queue(store, 1, ("email",))
+    report = deliver_pending(store, notifier, DeliverySettings(), now=NOW)
+    assert report.failed == 1
+    (delivery,) = store.claim_deliveries(NOW + timedelta(days=1), timedelta(minutes=1))
+    assert "SuperSecret123" not in notifier.targets["email"].masked

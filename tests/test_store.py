@@ -1,0 +1,134 @@
+"""store: migrations and every repository operation, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+
+from monitor.models import Match, Span, Story
+from monitor.store import Store, create_engine_for, upgrade_schema
+from monitor.store.schema import metadata
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def _story(n: int, **changes: object) -> Story:
+    fields: dict[str, object] = dict(
+        feed="Herald", guid=f"g{n}", url=f"https://herald.example/{n}", title=f"Title {n}",
+        summary="RELOS ratified", published=NOW - timedelta(minutes=n), fetched=NOW,
+    )
+    fields.update(changes)
+    return Story(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    engine = create_engine_for(db_url)
+    upgrade_schema(engine)
+    s = Store(engine)
+    s.sync_feeds([("Herald", "https://herald.example/rss"), ("Other", "https://other.example/rss")], NOW)
+    yield s
+    engine.dispose()
+
+
+def _feed_id(store: Store, name: str = "Herald") -> int:
+    return next(f.id for f in store.list_feeds() if f.name == name)
+
+
+def test_migrations_create_the_schema_the_models_describe(db_url: str) -> None:
+    """Upgrading an empty database gives exactly the tables and constraints of the models."""
+    engine = create_engine_for(db_url)
+    upgrade_schema(engine)
+    upgrade_schema(engine)  # idempotent
+    tables = set(inspect(engine).get_table_names())
+    assert {"feeds", "stories", "hits", "outbox", "alembic_version"} <= tables
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    engine.dispose()
+    assert diff == []
+
+
+def test_saving_returns_only_new_stories_and_enforces_uniqueness(store: Store) -> None:
+    """The same GUID in a feed, or the same canonical URL anywhere, is stored once."""
+    herald, other = _feed_id(store), _feed_id(store, "Other")
+    assert store.save_story(herald, _story(1), [], {}, alert=True) is not None
+    assert store.save_story(herald, _story(1), [], {}, alert=True) is None
+    assert store.save_story(herald, _story(1, url="https://herald.example/moved"), [], {}, alert=True) is None
+    assert store.save_story(other, _story(1, feed="Other", guid="x"), [], {}, alert=True) is None
+    assert store.save_story(other, _story(2, feed="Other"), [], {}, alert=True) is not None
+    assert [s.guid for s in store.unseen(herald, [_story(1), _story(3)])] == ["g3"]
+
+
+def test_hits_and_outbox_are_written_with_the_story(store: Store) -> None:
+    """A matching story gets its hit and one outbox row per routed target in one go."""
+    match = Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))
+    store.save_story(_feed_id(store), _story(1), [match], {"relos": ("email", "slack")}, alert=True)
+    (record,) = store.list_hits()
+    assert record.rules == ("relos",) and record.terms == ("RELOS",)
+    assert record.story.published == NOW - timedelta(minutes=1)
+    assert record.story.published.tzinfo is not None
+    assert store.outbox_counts() == {"pending": 2}
+    deliveries = store.claim_deliveries(NOW, timedelta(minutes=5))
+    assert sorted(d.target for d in deliveries) == ["email", "slack"]
+    assert deliveries[0].spans == (Span("summary", 0, 5, "RELOS"),)
+
+
+def test_held_back_hits_are_stored_but_not_queued(store: Store) -> None:
+    """alert=False (old story on a feed's first poll) keeps the hit and queues nothing."""
+    store.save_story(_feed_id(store), _story(1), [Match("relos", ("RELOS",))], {"relos": ("email",)},
+                     alert=False)
+    assert len(store.list_hits()) == 1
+    assert store.outbox_counts() == {}
+
+
+def test_claimed_deliveries_are_not_claimed_twice_and_sent_ones_never_again(store: Store) -> None:
+    """A claim hides rows until the lease ends; sent rows never come back; failed ones retry."""
+    feed = _feed_id(store)
+    for n in (1, 2):
+        store.save_story(feed, _story(n), [Match("relos", ("RELOS",))], {"relos": ("email",)}, alert=True)
+    first = store.claim_deliveries(NOW, timedelta(minutes=5))
+    assert len(first) == 2
+    assert store.claim_deliveries(NOW, timedelta(minutes=5)) == []
+    store.mark_sent([first[0].id], NOW)
+    store.mark_failed([first[1].id], NOW, "SMTP down", NOW + timedelta(minutes=1))
+    assert store.claim_deliveries(NOW + timedelta(seconds=30), timedelta(minutes=5)) == []
+    retry = store.claim_deliveries(NOW + timedelta(minutes=2), timedelta(minutes=5))
+    assert [d.id for d in retry] == [first[1].id] and retry[0].attempts == 1
+    store.mark_sent([first[0].id], NOW)  # marking twice changes nothing
+    assert store.outbox_counts() == {"sent": 1, "pending": 1}
+    forced = store.claim_deliveries(NOW, timedelta(minutes=5), due_only=False)
+    assert [d.id for d in forced] == [first[1].id]
+
+
+def test_due_feeds_are_claimed_once(store: Store) -> None:
+    """A due feed is handed to one claimer; its due time moves by the lease."""
+    claimed = store.claim_due_feeds(["Herald", "Other"], NOW, timedelta(minutes=10))
+    assert sorted(f.name for f in claimed) == ["Herald", "Other"]
+    assert store.claim_due_feeds(["Herald", "Other"], NOW, timedelta(minutes=10)) == []
+    assert len(store.claim_due_feeds(["Herald"], NOW + timedelta(minutes=11), timedelta(minutes=10))) == 1
+
+
+def test_poll_outcomes_are_recorded(store: Store) -> None:
+    """Failures count up with their message; a success resets them and keeps validators."""
+    feed = _feed_id(store)
+    store.record_poll(feed, now=NOW, next_poll=NOW, status="500", error="fetch: x: HTTP 500")
+    store.record_poll(feed, now=NOW, next_poll=NOW, status="500", error="fetch: x: HTTP 500")
+    state = next(f for f in store.list_feeds() if f.id == feed)
+    assert (state.consecutive_errors, state.last_error, state.polls_ok) == (2, "fetch: x: HTTP 500", 0)
+    store.record_poll(feed, now=NOW, next_poll=NOW, status="200", etag='"e"', last_modified="lm")
+    state = next(f for f in store.list_feeds() if f.id == feed)
+    assert (state.consecutive_errors, state.last_error, state.etag, state.polls_ok) == (0, None, '"e"', 1)
+
+
+def test_changed_feed_url_resets_validators(store: Store) -> None:
+    """Pointing a feed at a new URL forgets the old ETag so the new feed is fetched in full."""
+    feed = _feed_id(store)
+    store.record_poll(feed, now=NOW, next_poll=NOW + timedelta(hours=1), status="200", etag='"e"')
+    store.sync_feeds([("Herald", "https://herald.example/new-rss")], NOW)
+    state = next(f for f in store.list_feeds() if f.id == feed)
+    assert (state.url, state.etag, state.next_poll_at) == ("https://herald.example/new-rss", None, NOW)
