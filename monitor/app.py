@@ -45,6 +45,19 @@ def fetch_limits(settings: Settings) -> FetchLimits:
     )
 
 
+def build_notifier(settings: Settings) -> Notifier:
+    """The targets, with templates overridable from a ``templates/`` folder beside the config;
+    a URL apprise cannot use is a ConfigError naming its key."""
+    template_dir = Path(settings.source).parent / "templates" if settings.source else None
+    notifier = Notifier(settings.notifications,
+                        Renderer(template_dir if template_dir and template_dir.is_dir() else None))
+    for index, target in enumerate(settings.notifications):
+        if target.name in notifier.invalid:
+            raise ConfigError(notifier.invalid[target.name], file=settings.source,
+                              key=f"notifications[{index}].url")
+    return notifier
+
+
 def build_routes(settings: Settings, notifier: Notifier) -> dict[str, tuple[str, ...]]:
     """Rule name → the targets its hits go to (only targets that can actually send)."""
     routes: dict[str, list[str]] = {rule.name: [] for rule in settings.rules}

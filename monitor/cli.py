@@ -17,6 +17,7 @@ from pathlib import Path
 
 from monitor.config import DEFAULT_CONFIG, Settings, load_settings, parse_duration
 from monitor.errors import ConfigError, MonitorError, StoreError
+from monitor.models import Story
 
 log = logging.getLogger("monitor")
 
@@ -47,10 +48,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from monitor.app import compile_settings_rules
+    from monitor.app import build_notifier, compile_settings_rules
 
     settings = _settings(args)
     rules = compile_settings_rules(settings)
+    build_notifier(settings)
     enabled = [f for f in settings.feeds if f.enabled]
     print(f"config: {settings.source}: ok")
     print(f"database: {_mask_db(settings.database)}")
@@ -150,6 +152,89 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rule_set(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
+    """The rules to try: a query given on the command line, or the config's rules."""
+    from monitor.app import compile_settings_rules
+    from monitor.errors import RuleError
+    from monitor.match import compile_query
+
+    if args.query:
+        try:
+            return compile_query(args.query, settings.term_lists), "query"
+        except RuleError as exc:
+            raise ConfigError(str(exc), key="--query") from exc
+    rules = compile_settings_rules(settings)
+    if args.rule and args.rule not in {r.name for r in rules.rules}:
+        known = ", ".join(r.name for r in rules.rules)
+        raise ConfigError(f"unknown rule {args.rule!r} (known: {known})", key="--rule")
+    return rules, args.rule
+
+
+def _story_to_try(args: argparse.Namespace, settings: Settings) -> Story:
+    from monitor.normalise import html_to_text
+
+    now = datetime.now(UTC)
+    if args.url:
+        from monitor.app import fetch_limits
+        from monitor.fetch import fetch, make_client
+        from monitor.fulltext import extract_text
+
+        limits = fetch_limits(settings)
+        with make_client(limits) as client:
+            page = fetch(client, args.url, limits, accept="text/html,application/xhtml+xml")
+        body = extract_text(page.body, page.url) or html_to_text(page.body.decode("utf-8", "replace"))
+        return Story(feed="(url)", guid=args.url, url=args.url, title=args.title or "", summary="",
+                     body=body, published=now, fetched=now)
+    if args.file:
+        raw = Path(args.file).read_text(encoding="utf-8", errors="replace")
+        text = html_to_text(raw) if args.file.endswith((".html", ".htm")) else raw
+    else:
+        text = args.text
+    return Story(feed="(text)", guid="-", url="-", title=args.title or "", summary=text,
+                 published=now, fetched=now)
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    rules, name = _rule_set(args, settings)
+    story = _story_to_try(args, settings)
+    names = [name] if name else [r.name for r in rules.rules]
+    matched = False
+    for rule_name in names:
+        explanation = rules.explain(rule_name, story)
+        matched |= explanation.matched
+        print(explanation.render(story))
+    return 0 if matched else 1
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from monitor.backtest import backtest
+
+    settings = _settings(args)
+    rules, name = _rule_set(args, settings)
+    store = _store(args)
+    since = datetime.now(UTC) - parse_duration(args.since) if args.since else None
+    total = store.count_stories(since=since)
+    with tqdm(total=total, unit="story", file=sys.stderr, disable=total < 2000 or None) as bar:
+        result = backtest(store.iter_stories(since=since), rules, rule=name, progress=bar.update)
+    for story, matches in result.caught[: args.limit]:
+        rules_hit = ",".join(m.rule for m in matches)
+        terms = ", ".join(dict.fromkeys(t for m in matches for t in m.terms))
+        print(f"{story.published:%Y-%m-%d %H:%M}  {rules_hit:<22}  {story.outlet[:22]:<22}  "
+              f"{story.title[:70]}  [{terms}]")
+    if len(result.caught) > args.limit:
+        print(f"… {len(result.caught) - args.limit} more (raise --limit to see them)")
+    window = f"published within {args.since}" if args.since else "stored"
+    print(f"\n{len(result.caught)} of {result.scanned} stories {window} would match")
+    for label, counter in (("by rule", result.per_rule), ("by feed", result.per_feed),
+                           ("top terms", result.per_term)):
+        if counter:
+            print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in counter.most_common(10)))
+    return 0
+
+
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
@@ -215,6 +300,25 @@ def build_parser() -> argparse.ArgumentParser:
     hits.add_argument("--limit", type=int, default=None)
     hits.set_defaults(func=cmd_hits)
 
+    match = sub.add_parser("match", help="try a rule or a query on a text, file or URL")
+    which = match.add_mutually_exclusive_group(required=True)
+    which.add_argument("--rule", help="a rule from the config")
+    which.add_argument("--query", help="a query string to try directly")
+    source = match.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="the text to match")
+    source.add_argument("--file", help="a text or HTML file")
+    source.add_argument("--url", help="a web page (its main text is extracted)")
+    match.add_argument("--title", help="a headline, matched as the title: field")
+    match.set_defaults(func=cmd_match)
+
+    back = sub.add_parser("backtest", help="run a rule or query over the stored stories")
+    which = back.add_mutually_exclusive_group(required=True)
+    which.add_argument("--rule", help="a rule from the config")
+    which.add_argument("--query", help="a query string")
+    back.add_argument("--since", default="30d", help="stories published within DURATION (default 30d)")
+    back.add_argument("--limit", type=int, default=50, help="stories to list (default 50)")
+    back.set_defaults(func=cmd_backtest)
+
     sub.add_parser("feeds", help="feeds and their fetch state").set_defaults(func=cmd_feeds)
     sub.add_parser("check", help="validate the config and print what it holds").set_defaults(func=cmd_check)
 
@@ -232,6 +336,8 @@ def _setup_logging(verbose: bool) -> None:
     )
     for noisy in ("apscheduler", "httpx", "httpcore", "apprise", "alembic"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # trafilatura warns on every page without extractable text; the outcome is recorded instead.
+    logging.getLogger("trafilatura").setLevel(logging.DEBUG if verbose else logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

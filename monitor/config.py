@@ -10,13 +10,23 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.errors import ConfigError
 from monitor.models import Rule
@@ -82,14 +92,72 @@ class RuleConfig(_Strict):
         return Rule(self.name, self.query, self.description, self.priority)
 
 
+class RateLimit(_Strict):
+    """At most ``count`` instant messages per ``period``; the overflow is folded into one summary."""
+
+    count: int = Field(ge=1)
+    period: Duration
+
+
+def _parse_rate(value: object) -> object:
+    if isinstance(value, str):
+        count, _, period = value.partition("/")
+        if not count.strip().isdigit() or not period.strip():
+            raise ValueError(f"{value!r} is not a rate limit (use e.g. 5/1m)")
+        return {"count": int(count), "period": period.strip()}
+    return value
+
+
+def _parse_quiet(value: object) -> object:
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+        if not match or int(match[1]) > 23 or int(match[3]) > 23 or int(match[2]) > 59 or int(match[4]) > 59:
+            raise ValueError(f"{value!r} is not a time range (use e.g. 22:00-07:00)")
+        return (time(int(match[1]), int(match[2])), time(int(match[3]), int(match[4])))
+    return value
+
+
+def _check_cron(value: str | None) -> str | None:
+    if value is not None:
+        fields = value.split()
+        if len(fields) not in (5, 6):
+            raise ValueError(f"{value!r} is not a cron schedule (5 fields: minute hour day month weekday)")
+        from monitor.schedule import cron_trigger
+
+        cron_trigger(value, "UTC")  # raises ValueError with APScheduler's reason
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a time zone (use e.g. Asia/Kolkata, Europe/Moscow, UTC)") from exc
+    return value
+
+
 class NotificationConfig(_Strict):
-    """One apprise target and the rules routed to it."""
+    """One apprise target: which rules go there, and how (instant or digest)."""
 
     name: str = Field(min_length=1)
     url: str = ""
     rules: tuple[str, ...] | None = None  # None: every rule
     min_priority: int | None = None
     format: Literal["auto", "html", "markdown", "text"] = "auto"
+    mode: Literal["instant", "digest"] = "instant"
+    schedule: Annotated[str | None, AfterValidator(_check_cron)] = None  # digest: cron, e.g. "0 8 * * *"
+    timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
+    send_empty: bool = False  # digest: send "nothing new" when the period had no hits
+    quiet_hours: Annotated[tuple[time, time] | None, BeforeValidator(_parse_quiet)] = None
+    rate_limit: Annotated[RateLimit | None, BeforeValidator(_parse_rate)] = None
+    #: Later stories of an already-alerted cluster: say nothing, or a short "now also reported by".
+    on_cluster: Literal["suppress", "update"] = "suppress"
+
+    @model_validator(mode="after")
+    def _digest_needs_schedule(self) -> NotificationConfig:
+        if self.mode == "digest" and not self.schedule:
+            raise ValueError("a digest target needs a schedule, e.g. schedule: \"0 8 * * *\"")
+        return self
 
 
 class FetchSettings(_Strict):
@@ -113,6 +181,14 @@ class DeliverySettings(_Strict):
     retry_base: Duration = timedelta(seconds=30)
     retry_max: Duration = timedelta(hours=1)
     send_timeout: Duration = timedelta(seconds=15)
+    dead_after: Duration = timedelta(hours=24)  # a row still failing this long after it was queued is dead
+
+
+class HealthSettings(_Strict):
+    """When a feed's trouble is worth one message to the admin target."""
+
+    failing_after: Duration = timedelta(hours=6)  # no successful poll for this long
+    silent_after: Duration = timedelta(days=3)  # polls fine but no new story for this long
 
 
 class Settings(_Strict):
@@ -124,6 +200,8 @@ class Settings(_Strict):
     max_age: Duration = timedelta(days=2)  # first poll of a feed: older stories are not alerted
     fetch: FetchSettings = FetchSettings()
     delivery: DeliverySettings = DeliverySettings()
+    health: HealthSettings = HealthSettings()
+    admin: str | None = None  # the notification target told about dead alerts and feed health
     feeds: tuple[FeedConfig, ...] = ()
     term_lists: dict[str, tuple[str, ...]] = {}
     rules: tuple[RuleConfig, ...] = Field(min_length=1)
@@ -254,6 +332,10 @@ def _check_references(settings: Settings) -> None:
                     key=f"{kind}[{index}].name",
                 )
             seen.add(item.name)
+    target_names = [target.name for target in settings.notifications]
+    if settings.admin is not None and settings.admin not in target_names:
+        raise ConfigError(f"unknown notification target {settings.admin!r} (known: {', '.join(target_names)})",
+                          file=settings.source, key="admin")
     rule_names = {rule.name for rule in settings.rules}
     for index, target in enumerate(settings.notifications):
         for rule in target.rules or ():

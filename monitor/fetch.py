@@ -71,7 +71,10 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 
 
 def _is_local(url: str) -> bool:
-    return urlsplit(url).scheme in {"file", ""}
+    try:
+        return urlsplit(url).scheme in {"file", ""}
+    except ValueError:  # malformed: let the HTTP client report it
+        return False
 
 
 def _fetch_file(url: str, limits: FetchLimits, last_modified: str | None) -> Fetched:
@@ -149,6 +152,8 @@ def fetch(
         raise FetchError(url, f"more than {limits.max_redirects} redirects") from exc
     except httpx.HTTPError as exc:
         raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
+    except (httpx.InvalidURL, ValueError) as exc:  # malformed host, bad IDNA or IPv6 literal
+        raise FetchError(url, f"invalid URL: {exc}") from exc
 
 
 def backoff_delay(

@@ -136,3 +136,10 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         assert 0.75 * nominal <= wait <= 1.25 * nominal
     assert backoff_delay(50, interval, cap, rng=rng) <= cap * 1.25
     assert backoff_delay(1, interval, cap, retry_after=7200, rng=rng) >= timedelta(hours=2)
+
+
+@pytest.mark.parametrize("url", ["http://[::1/feed", "http://exa mple.com/feed", "http://xn--/feed"])
+def test_malformed_urls_are_fetch_errors(client: httpx.Client, url: str) -> None:
+    """A malformed URL fails as a FetchError for that feed, never as an unexpected exception."""
+    with pytest.raises(FetchError, match="fetch: "):
+        fetch(client, url, LIMITS)

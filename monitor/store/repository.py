@@ -6,7 +6,7 @@ NOTHING``), so two workers or two polls can never both think a story is new.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -297,6 +297,55 @@ class Store:
                         .on_conflict_do_nothing()
                     )
             return int(story_id)
+
+    def count_stories(self, *, since: datetime | None = None) -> int:
+        query = select(func.count()).select_from(StoryRow)
+        if since is not None:
+            query = query.where(StoryRow.published_at >= since)
+        with self._session() as session:
+            return int(session.scalar(query) or 0)
+
+    def iter_stories(self, *, since: datetime | None = None, batch: int = 500) -> Iterator[Story]:
+        """Every stored story (newest first), read in batches so a large table never sits in memory."""
+        last: tuple[datetime, int] | None = None
+        while True:
+            query = (
+                select(StoryRow, FeedRow.name)
+                .join(FeedRow, FeedRow.id == StoryRow.feed_id)
+                .order_by(StoryRow.published_at.desc(), StoryRow.id.desc())
+                .limit(batch)
+            )
+            if since is not None:
+                query = query.where(StoryRow.published_at >= since)
+            if last is not None:
+                query = query.where(
+                    (StoryRow.published_at < last[0])
+                    | ((StoryRow.published_at == last[0]) & (StoryRow.id < last[1]))
+                )
+            with self._session() as session:
+                rows = list(session.execute(query))
+            if not rows:
+                return
+            for row, feed in rows:
+                yield _story(row, feed)
+            last = (rows[-1][0].published_at, rows[-1][0].id)
+
+    def find_story(self, url: str) -> HitRecord | None:
+        """A stored story by its canonical or original URL, with its hits (for ``monitor story``)."""
+        with self._session() as session:
+            found = session.execute(
+                select(StoryRow, FeedRow.name)
+                .join(FeedRow, FeedRow.id == StoryRow.feed_id)
+                .where((StoryRow.url == url) | (StoryRow.link == url))
+                .limit(1)
+            ).first()
+            if found is None:
+                return None
+            row, feed = found
+            hits = list(session.scalars(select(HitRow).where(HitRow.story_id == row.id)))
+        terms = tuple(dict.fromkeys(t for h in hits for t in h.terms))
+        return HitRecord(row.id, _story(row, feed), tuple(h.rule for h in hits), terms, row.cluster,
+                         row.fetched_at)
 
     def list_hits(
         self, *, since: datetime | None = None, rule: str | None = None, limit: int | None = None
