@@ -1,0 +1,107 @@
+"""pipeline: one feed's poll end to end against a local server and a real store; its error
+boundary, backoff and conditional GET."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from monitor.fetch import FetchLimits, make_client
+from monitor.match import compile_query
+from monitor.pipeline import FeedPlan, PollContext, poll_feed, poll_feeds
+from monitor.store import Store, create_engine_for, upgrade_schema
+from tests.feeds import NOISE_ITEM, RELOS_ITEM, rss
+from tests.servers import HTTPServer, Route
+
+LIMITS = FetchLimits(read_timeout=1, max_bytes=100_000)
+PLAN = FeedPlan(interval=timedelta(minutes=15), max_age=timedelta(days=2))
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    engine = create_engine_for(db_url)
+    upgrade_schema(engine)
+    yield Store(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with make_client(LIMITS) as c:
+        yield c
+
+
+def _ctx(store: Store, client: httpx.Client, feeds: dict[str, str]) -> PollContext:
+    store.sync_feeds(feeds.items(), datetime.now(UTC))
+    return PollContext(store, client, LIMITS, compile_query("RELOS", name="relos"), {"relos": ("email",)},
+                       {name: PLAN for name in feeds}, timedelta(hours=6))
+
+
+def _state(store: Store, name: str):  # type: ignore[no-untyped-def]
+    return next(f for f in store.list_feeds() if f.name == name)
+
+
+def test_new_matching_story_is_stored_with_hit_and_queued_once(
+    store: Store, client: httpx.Client, http_server: HTTPServer
+) -> None:
+    """New stories are stored, the matching one gets a hit and an outbox row, and a re-poll adds nothing."""
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
+    ctx = _ctx(store, client, {"Herald": http_server.url("/rss")})
+    result = poll_feed(_state(store, "Herald"), ctx)
+    assert (result.ok, result.new_stories, result.hits) == (True, 2, 1)
+    assert store.outbox_counts() == {"pending": 1}
+    again = poll_feed(_state(store, "Herald"), ctx)
+    assert (again.new_stories, again.hits) == (0, 0)
+    assert store.outbox_counts() == {"pending": 1}
+    state = _state(store, "Herald")
+    assert state.polls_ok == 2 and state.stories == 2 and state.last_status == "200"
+
+
+def test_not_modified_feed_costs_no_parse(store: Store, client: httpx.Client, http_server: HTTPServer) -> None:
+    """A feed that answers 304 to our ETag is recorded as such and stores nothing."""
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM]), etag='"v1"')
+    ctx = _ctx(store, client, {"Herald": http_server.url("/rss")})
+    poll_feed(_state(store, "Herald"), ctx)
+    result = poll_feed(_state(store, "Herald"), ctx)
+    assert result.ok and result.new_stories == 0
+    assert _state(store, "Herald").last_status == "304"
+    assert http_server.requests[-1].headers.get("If-None-Match") == '"v1"'
+
+
+def test_failures_are_recorded_with_growing_backoff_and_honour_retry_after(
+    store: Store, client: httpx.Client, http_server: HTTPServer
+) -> None:
+    """Consecutive failures count up and push the next poll out; Retry-After is a floor."""
+    http_server.routes["/rss"] = Route(b"busy", status=503, headers={"Retry-After": "7200"})
+    ctx = _ctx(store, client, {"Herald": http_server.url("/rss")})
+    before = datetime.now(UTC)
+    result = poll_feed(_state(store, "Herald"), ctx)
+    assert not result.ok and result.error is not None and "HTTP 503" in result.error
+    state = _state(store, "Herald")
+    assert state.consecutive_errors == 1 and state.last_status == "503"
+    assert state.next_poll_at >= before + timedelta(hours=2)
+    http_server.routes["/rss"] = Route(b"oops", status=500)
+    poll_feed(state, ctx)
+    state = _state(store, "Herald")
+    assert state.consecutive_errors == 2 and "HTTP 500" in (state.last_error or "")
+    assert state.next_poll_at >= before + timedelta(minutes=15 * 2 * 0.75)
+    http_server.routes["/rss"] = Route(rss([NOISE_ITEM]))
+    assert poll_feed(state, ctx).ok
+    state = _state(store, "Herald")
+    assert (state.consecutive_errors, state.last_error) == (0, None)
+
+
+def test_one_bad_feed_does_not_stop_the_others(store: Store, client: httpx.Client,
+                                               http_server: HTTPServer) -> None:
+    """Feeds are polled concurrently; a broken one fails alone."""
+    http_server.routes["/good"] = Route(rss([RELOS_ITEM]))
+    http_server.routes["/bad"] = Route(b"<html>nope</html>")
+    ctx = _ctx(store, client, {"Good": http_server.url("/good"), "Bad": http_server.url("/bad"),
+                               "Gone": http_server.url("/gone")})
+    results = {r.feed: r for r in poll_feeds(store.list_feeds(), ctx, concurrency=3)}
+    assert results["Good"].ok and results["Good"].hits == 1
+    assert not results["Bad"].ok and "parse: Bad" in (results["Bad"].error or "")
+    assert not results["Gone"].ok and "HTTP 404" in (results["Gone"].error or "")
