@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.config import Settings
 from monitor.errors import ConfigError, RuleError
 from monitor.fetch import FetchLimits, make_client
+from monitor.fulltext import ArticleFetcher, needs_full_text
 from monitor.match import RuleSet, compile_rules
+from monitor.models import Story
 from monitor.notify import DeliveryReport, Notifier, Renderer, deliver_pending
 from monitor.pipeline import FeedPlan, PollContext, PollResult, poll_feeds
 from monitor.store import Store, create_engine_for, upgrade_schema
@@ -49,12 +51,14 @@ def build_notifier(settings: Settings) -> Notifier:
     """The targets, with templates overridable from a ``templates/`` folder beside the config;
     a URL apprise cannot use is a ConfigError naming its key."""
     template_dir = Path(settings.source).parent / "templates" if settings.source else None
-    notifier = Notifier(settings.notifications,
-                        Renderer(template_dir if template_dir and template_dir.is_dir() else None))
+    notifier = Notifier(
+        settings.notifications, Renderer(template_dir if template_dir and template_dir.is_dir() else None)
+    )
     for index, target in enumerate(settings.notifications):
         if target.name in notifier.invalid:
-            raise ConfigError(notifier.invalid[target.name], file=settings.source,
-                              key=f"notifications[{index}].url")
+            raise ConfigError(
+                notifier.invalid[target.name], file=settings.source, key=f"notifications[{index}].url"
+            )
     return notifier
 
 
@@ -94,18 +98,7 @@ class App:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.rules = compile_settings_rules(settings)
-        template_dir = Path(settings.source).parent / "templates" if settings.source else None
-        self.notifier = Notifier(
-            settings.notifications,
-            Renderer(template_dir if template_dir and template_dir.is_dir() else None),
-        )
-        for index, target in enumerate(settings.notifications):
-            if target.name in self.notifier.invalid:
-                raise ConfigError(
-                    self.notifier.invalid[target.name],
-                    file=settings.source,
-                    key=f"notifications[{index}].url",
-                )
+        self.notifier = build_notifier(settings)
         self.routes = build_routes(settings, self.notifier)
         self.store = Store(create_engine_for(settings.database))
         self.limits = fetch_limits(settings)
@@ -115,6 +108,15 @@ class App:
             feed.name: FeedPlan(settings.feed_interval(feed), feed.max_age or settings.max_age)
             for feed in settings.feeds
         }
+        ft = settings.fulltext
+        self.articles = ArticleFetcher(
+            self.client,
+            self.limits,
+            per_host=ft.per_host,
+            delay=ft.delay.total_seconds(),
+            max_chars=ft.max_chars,
+        )
+        self.full_text = {feed.name: settings.feed_full_text(feed) for feed in settings.feeds}
         self.context = PollContext(
             self.store,
             self.client,
@@ -123,7 +125,21 @@ class App:
             self.routes,
             plans,
             settings.fetch.max_backoff,
+            enrich=self.enrich,
         )
+
+    def enrich(self, feed: str, story: Story) -> tuple[Story, str | None]:
+        """Add the article's main text to a new story when the feed's full_text policy asks."""
+        mode = self.full_text.get(feed, "never")
+        candidate = mode == "auto" and self.rules.is_candidate(story)
+        if not needs_full_text(mode, story, candidate=candidate, min_chars=self.settings.fulltext.min_chars):
+            return story, None
+        outcome = self.articles.fetch(story)
+        if outcome.error:
+            log.info("%s: full text of %s: %s", feed, story.url, outcome.error)
+        if outcome.text:
+            return replace(story, body=outcome.text), outcome.status
+        return story, outcome.status
 
     def prepare(self) -> None:
         """Bring the schema up to date and make the feeds table match the config."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from monitor.models import Match, Story
 
 
-class _Matcher:  # the part of monitor.match.RuleSet used here
-    def match(self, story: Story) -> list[Match]: ...  # pragma: no cover
+class _Matcher(Protocol):
+    """The part of monitor.match.RuleSet used here."""
+
+    def match(self, story: Story) -> list[Match]: ...
 
 
 @dataclass
@@ -26,7 +29,7 @@ class BacktestResult:
 
 def backtest(
     stories: Iterable[Story], matcher: _Matcher, *, rule: str | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> BacktestResult:
     """Match every story; keep those that ``rule`` (or any rule) catches, with counts."""
     result = BacktestResult()

@@ -183,15 +183,24 @@ def _story_to_try(args: argparse.Namespace, settings: Settings) -> Story:
         with make_client(limits) as client:
             page = fetch(client, args.url, limits, accept="text/html,application/xhtml+xml")
         body = extract_text(page.body, page.url) or html_to_text(page.body.decode("utf-8", "replace"))
-        return Story(feed="(url)", guid=args.url, url=args.url, title=args.title or "", summary="",
-                     body=body, published=now, fetched=now)
+        return Story(
+            feed="(url)",
+            guid=args.url,
+            url=args.url,
+            title=args.title or "",
+            summary="",
+            body=body,
+            published=now,
+            fetched=now,
+        )
     if args.file:
         raw = Path(args.file).read_text(encoding="utf-8", errors="replace")
         text = html_to_text(raw) if args.file.endswith((".html", ".htm")) else raw
     else:
         text = args.text
-    return Story(feed="(text)", guid="-", url="-", title=args.title or "", summary=text,
-                 published=now, fetched=now)
+    return Story(
+        feed="(text)", guid="-", url="-", title=args.title or "", summary=text, published=now, fetched=now
+    )
 
 
 def cmd_match(args: argparse.Namespace) -> int:
@@ -222,16 +231,51 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     for story, matches in result.caught[: args.limit]:
         rules_hit = ",".join(m.rule for m in matches)
         terms = ", ".join(dict.fromkeys(t for m in matches for t in m.terms))
-        print(f"{story.published:%Y-%m-%d %H:%M}  {rules_hit:<22}  {story.outlet[:22]:<22}  "
-              f"{story.title[:70]}  [{terms}]")
+        print(
+            f"{story.published:%Y-%m-%d %H:%M}  {rules_hit:<22}  {story.outlet[:22]:<22}  "
+            f"{story.title[:70]}  [{terms}]"
+        )
     if len(result.caught) > args.limit:
         print(f"… {len(result.caught) - args.limit} more (raise --limit to see them)")
     window = f"published within {args.since}" if args.since else "stored"
     print(f"\n{len(result.caught)} of {result.scanned} stories {window} would match")
-    for label, counter in (("by rule", result.per_rule), ("by feed", result.per_feed),
-                           ("top terms", result.per_term)):
+    for label, counter in (
+        ("by rule", result.per_rule),
+        ("by feed", result.per_feed),
+        ("top terms", result.per_term),
+    ):
         if counter:
             print(f"{label}: " + ", ".join(f"{k} {v}" for k, v in counter.most_common(10)))
+    return 0
+
+
+def cmd_story(args: argparse.Namespace) -> int:
+    from monitor.normalise import canonical_url
+
+    store = _store(args)
+    record = store.find_story(args.url) or store.find_story(canonical_url(args.url))
+    if record is None:
+        print(f"monitor: no stored story has the URL {args.url}", file=sys.stderr)
+        return 1
+    story = record.story
+    print(f"title:      {story.title}")
+    print(f"url:        {story.url}")
+    if story.link and story.link != story.url:
+        print(f"feed link:  {story.link}")
+    print(f"feed:       {story.feed}" + (f" (outlet: {story.source})" if story.source else ""))
+    print(f"published:  {story.published.isoformat()}")
+    print(f"language:   {story.lang or '-'}")
+    print(f"cluster:    {record.cluster or '-'}")
+    print(
+        f"rules:      {', '.join(record.rules) or '-'}"
+        + (f" [{', '.join(record.terms)}]" if record.terms else "")
+    )
+    print(
+        f"full text:  {record.fulltext_status or 'not fetched'}"
+        + (f", {len(story.body)} characters" if story.body else "")
+    )
+    print(f"\nsummary:\n{story.summary or '-'}")
+    print(f"\nbody:\n{story.body or '-'}")
     return 0
 
 
@@ -318,6 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--since", default="30d", help="stories published within DURATION (default 30d)")
     back.add_argument("--limit", type=int, default=50, help="stories to list (default 50)")
     back.set_defaults(func=cmd_backtest)
+
+    story = sub.add_parser("story", help="what was stored and extracted for one story")
+    story.add_argument("url", help="the story's URL (as in the feed or canonical)")
+    story.set_defaults(func=cmd_story)
 
     sub.add_parser("feeds", help="feeds and their fetch state").set_defaults(func=cmd_feeds)
     sub.add_parser("check", help="validate the config and print what it holds").set_defaults(func=cmd_check)

@@ -64,7 +64,7 @@ class FeedConfig(_Strict):
     interval: Duration | None = None
     enabled: bool = True
     max_age: Duration | None = None
-    full_text: Literal["auto", "always", "never"] = "auto"
+    full_text: Literal["auto", "always", "never"] | None = None  # None: the global full_text
 
     @field_validator("url")
     @classmethod
@@ -156,7 +156,7 @@ class NotificationConfig(_Strict):
     @model_validator(mode="after")
     def _digest_needs_schedule(self) -> NotificationConfig:
         if self.mode == "digest" and not self.schedule:
-            raise ValueError("a digest target needs a schedule, e.g. schedule: \"0 8 * * *\"")
+            raise ValueError('a digest target needs a schedule, e.g. schedule: "0 8 * * *"')
         return self
 
 
@@ -170,6 +170,15 @@ class FetchSettings(_Strict):
     user_agent: str = "monitor/0.1 (+https://github.com/; news-monitoring alert service)"
     concurrency: int = Field(default=4, ge=1, le=64)
     max_backoff: Duration = timedelta(hours=6)
+
+
+class FulltextSettings(_Strict):
+    """Article fetching for new stories (see docs/fulltext.md)."""
+
+    per_host: int = Field(default=2, ge=1, le=16)  # requests to one site at a time
+    delay: Duration = timedelta(seconds=1)  # between two request starts to one site
+    min_chars: int = Field(default=400, ge=0)  # feed text shorter than this → fetch (auto)
+    max_chars: int = Field(default=100_000, ge=1000)  # stored article text is cut here
 
 
 class DeliverySettings(_Strict):
@@ -199,6 +208,8 @@ class Settings(_Strict):
     tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
     max_age: Duration = timedelta(days=2)  # first poll of a feed: older stories are not alerted
     fetch: FetchSettings = FetchSettings()
+    full_text: Literal["auto", "always", "never"] = "auto"  # default for feeds that do not say
+    fulltext: FulltextSettings = FulltextSettings()
     delivery: DeliverySettings = DeliverySettings()
     health: HealthSettings = HealthSettings()
     admin: str | None = None  # the notification target told about dead alerts and feed health
@@ -212,6 +223,9 @@ class Settings(_Strict):
 
     def feed_interval(self, feed: FeedConfig) -> timedelta:
         return feed.interval or self.interval
+
+    def feed_full_text(self, feed: FeedConfig) -> Literal["auto", "always", "never"]:
+        return feed.full_text or self.full_text
 
     def rule_objects(self) -> tuple[Rule, ...]:
         return tuple(rule.to_rule() for rule in self.rules)
@@ -334,8 +348,11 @@ def _check_references(settings: Settings) -> None:
             seen.add(item.name)
     target_names = [target.name for target in settings.notifications]
     if settings.admin is not None and settings.admin not in target_names:
-        raise ConfigError(f"unknown notification target {settings.admin!r} (known: {', '.join(target_names)})",
-                          file=settings.source, key="admin")
+        raise ConfigError(
+            f"unknown notification target {settings.admin!r} (known: {', '.join(target_names)})",
+            file=settings.source,
+            key="admin",
+        )
     rule_names = {rule.name for rule in settings.rules}
     for index, target in enumerate(settings.notifications):
         for rule in target.rules or ():

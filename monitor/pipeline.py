@@ -89,9 +89,10 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
         new_stories = hits = 0
         cutoff = now - plan.max_age if feed.polls_ok == 0 else None
         for candidate in fresh:
-            story, status = ctx.enrich(feed.name, candidate) if ctx.enrich else (candidate, None)
+            alert = cutoff is None or candidate.published >= cutoff
+            # Stories held back on a first poll are not worth an article request each.
+            story, status = ctx.enrich(feed.name, candidate) if ctx.enrich and alert else (candidate, None)
             matches = ctx.matcher.match(story)
-            alert = cutoff is None or story.published >= cutoff
             story_id = ctx.store.save_story(
                 feed.id, story, matches, ctx.routes, alert=alert, fulltext_status=status
             )

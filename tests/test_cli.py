@@ -38,6 +38,7 @@ def write_config(tmp_path: Path, db_url: str, feed_url: str, smtp: SMTPServer, h
 database: {db_url}
 interval: 1s
 tick: 1s
+full_text: never
 delivery:
   tick: 1s
   retry_base: 1s

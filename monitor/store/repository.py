@@ -50,6 +50,7 @@ class HitRecord:
     terms: tuple[str, ...]
     cluster: str | None
     matched_at: datetime
+    fulltext_status: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,8 +345,15 @@ class Store:
             row, feed = found
             hits = list(session.scalars(select(HitRow).where(HitRow.story_id == row.id)))
         terms = tuple(dict.fromkeys(t for h in hits for t in h.terms))
-        return HitRecord(row.id, _story(row, feed), tuple(h.rule for h in hits), terms, row.cluster,
-                         row.fetched_at)
+        return HitRecord(
+            row.id,
+            _story(row, feed),
+            tuple(h.rule for h in hits),
+            terms,
+            row.cluster,
+            row.fetched_at,
+            row.fulltext_status,
+        )
 
     def list_hits(
         self, *, since: datetime | None = None, rule: str | None = None, limit: int | None = None
