@@ -19,7 +19,7 @@ from monitor.match import RuleSet, compile_rules
 from monitor.models import Story
 from monitor.notify import DeliveryReport, Notifier, Renderer, deliver_pending
 from monitor.pipeline import FeedPlan, PollContext, PollResult, poll_feeds
-from monitor.store import Store, create_engine_for, upgrade_schema
+from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
 
 log = logging.getLogger(__name__)
 
@@ -62,16 +62,17 @@ def build_notifier(settings: Settings) -> Notifier:
     return notifier
 
 
-def build_routes(settings: Settings, notifier: Notifier) -> dict[str, tuple[str, ...]]:
-    """Rule name → the targets its hits go to (only targets that can actually send)."""
-    routes: dict[str, list[str]] = {rule.name: [] for rule in settings.rules}
+def build_routes(settings: Settings, notifier: Notifier) -> dict[str, tuple[TargetRoute, ...]]:
+    """Rule name → where its hits go (only targets that can actually send)."""
+    routes: dict[str, list[TargetRoute]] = {rule.name: [] for rule in settings.rules}
     for target in settings.notifications:
         if target.name not in notifier.targets:
             continue
+        route = TargetRoute(target.name, held=target.mode == "digest", on_cluster=target.on_cluster)
         for rule in settings.rules:
             wanted = target.rules is None or rule.name in target.rules
             if wanted and (target.min_priority is None or rule.priority >= target.min_priority):
-                routes[rule.name].append(target.name)
+                routes[rule.name].append(route)
     return {rule: tuple(targets) for rule, targets in routes.items()}
 
 
@@ -156,6 +157,38 @@ class App:
             feeds = self.store.claim_due_feeds(list(self.feeds), now, POLL_LEASE)
         return poll_feeds(feeds, self.context, self.settings.fetch.concurrency)
 
+    def fire_digest(self, target: str) -> int:
+        """A digest's scheduled time: make the period's held alerts due (sent by the next
+        delivery pass); with ``send_empty``, say so when there were none."""
+        now = datetime.now(UTC)
+        released = self.store.release_held(target, now)
+        entry = self.notifier.targets.get(target)
+        log.info("digest for %s: %d alert(s) in this period", target, released)
+        if not released and entry is not None and entry.config.send_empty:
+            message = self.notifier.renderer.notice(
+                "[monitor] digest: nothing new", "No new alerts in this period.", entry.format
+            )
+            error = self.notifier.send(target, message)
+            if error:
+                log.warning("digest for %s: the empty digest was not delivered: %s", target, error)
+        return released
+
+    def check_health(self) -> None:
+        """Tell the admin target once when a feed starts failing or goes silent, and once when
+        it recovers (not once per poll)."""
+        health = self.settings.health
+        now = datetime.now(UTC)
+        for change in self.store.health_changes(
+            now, health.failing_after, health.silent_after, list(self.feeds)
+        ):
+            if change.state == "ok":
+                title = f"[monitor] feed recovered: {change.feed}"
+            else:
+                title = f"[monitor] feed {change.state}: {change.feed}"
+            log.warning("%s: %s", title.removeprefix("[monitor] "), change.detail)
+            if self.settings.admin:
+                self.store.enqueue_notice(self.settings.admin, title, f"{change.feed}: {change.detail}", now)
+
     def deliver(self, *, due_only: bool = True) -> DeliveryReport:
         return deliver_pending(
             self.store,
@@ -164,10 +197,12 @@ class App:
             now=datetime.now(UTC),
             due_only=due_only,
             clock=lambda: datetime.now(UTC),
+            admin=self.settings.admin,
         )
 
     def run_once(self) -> RunSummary:
         polls = self.poll(all_now=True)
+        self.check_health()
         return RunSummary(polls, self.deliver(due_only=False))
 
     def close(self) -> None:

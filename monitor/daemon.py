@@ -16,12 +16,14 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.app import App
+from monitor.schedule import cron_trigger
 
 log = logging.getLogger(__name__)
 
 
 def _poll_tick(app: App, scheduler: BackgroundScheduler) -> None:
     results = app.poll()
+    app.check_health()
     if any(r.hits for r in results):
         # New hits go out now rather than at the next delivery tick.
         scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
@@ -29,6 +31,11 @@ def _poll_tick(app: App, scheduler: BackgroundScheduler) -> None:
 
 def _deliver_tick(app: App) -> None:
     app.deliver()
+
+
+def _digest_tick(app: App, scheduler: BackgroundScheduler, target: str) -> None:
+    if app.fire_digest(target):
+        scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
 
 
 def run_daemon(app: App, stop: threading.Event | None = None) -> int:
@@ -55,6 +62,15 @@ def run_daemon(app: App, stop: threading.Event | None = None) -> int:
         seconds=settings.delivery.tick.total_seconds(),
         next_run_time=datetime.now(UTC),
     )
+
+    for target in settings.notifications:
+        if target.mode == "digest" and target.name in app.notifier.targets and target.schedule:
+            scheduler.add_job(
+                _digest_tick,
+                cron_trigger(target.schedule, target.timezone),
+                args=(app, scheduler, target.name),
+                id=f"digest:{target.name}",
+            )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("received %s: finishing the work in hand", signal.Signals(signum).name)

@@ -21,7 +21,7 @@ from monitor.fetch import FetchLimits, backoff_delay, fetch
 from monitor.models import Match, Story
 from monitor.normalise import normalise
 from monitor.parse import parse_feed
-from monitor.store import FeedState, Store
+from monitor.store import FeedState, Store, TargetRoute
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class PollContext:
     client: httpx.Client
     limits: FetchLimits
     matcher: Matcher
-    routes: Mapping[str, Sequence[str]]  # rule name → target names
+    routes: Mapping[str, Sequence[TargetRoute]]  # rule name → where its hits go
     plans: Mapping[str, FeedPlan]  # feed name → settings
     max_backoff: timedelta
     #: Optional stage between dedup and match (full-text enrichment): new story → (story, status).
@@ -93,10 +93,10 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             # Stories held back on a first poll are not worth an article request each.
             story, status = ctx.enrich(feed.name, candidate) if ctx.enrich and alert else (candidate, None)
             matches = ctx.matcher.match(story)
-            story_id = ctx.store.save_story(
+            saved = ctx.store.save_story(
                 feed.id, story, matches, ctx.routes, alert=alert, fulltext_status=status
             )
-            if story_id is None:
+            if saved is None:
                 continue  # another worker or feed stored it first
             new_stories += 1
             hits += len(matches)
@@ -117,6 +117,7 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             next_poll=now + backoff_delay(0, plan.interval, ctx.max_backoff, fetched.retry_after),
             etag=fetched.etag,
             last_modified=fetched.last_modified,
+            new_stories=new_stories,
         )
         return PollResult(feed.name, ok=True, new_stories=new_stories, hits=hits)
     except MonitorError as exc:

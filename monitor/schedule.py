@@ -47,5 +47,6 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
         weekday = _weekdays(weekday)
     except ValueError as exc:
         raise ValueError(f"{expression!r}: {exc}") from exc
-    return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=weekday, timezone=timezone)
+    return CronTrigger(
+        second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=timezone
+    )

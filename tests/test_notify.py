@@ -12,15 +12,19 @@ from monitor.config import DeliverySettings, NotificationConfig
 from monitor.models import Match, Span, Story
 from monitor.notify import Notifier, Renderer, deliver_pending
 from monitor.notify.render import escape_chat
-from monitor.store import Delivery, Store, create_engine_for, upgrade_schema
+from monitor.store import Delivery, Store, TargetRoute, create_engine_for, upgrade_schema
 from tests.servers import HTTPServer, SMTPServer, body_text
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 HOSTILE = Story(
-    feed="Herald", guid="g1", url="https://herald.example/relos?a=1&b=2",
-    title="<script>alert(1)</script> RELOS & the @channel <!here> *pact*",
+    feed="Herald",
+    guid="g1",
+    url="https://herald.example/relos?a=1&b=2",
+    title="<script>alert(1)</script> RELOS & the @channel <!here> [pact](https://evil.example)",
     summary="Russia's Duma ratified the RELOS pact with India on Tuesday, officials said.",
-    published=NOW, fetched=NOW, source="The Herald",
+    published=NOW,
+    fetched=NOW,
+    source="The Herald",
 )
 SPANS = (Span("summary", HOSTILE.summary.index("RELOS"), HOSTILE.summary.index("RELOS") + 5, "RELOS"),)
 
@@ -31,7 +35,7 @@ def _delivery(n: int = 1, story: Story = HOSTILE) -> Delivery:
 
 def test_html_escapes_feed_text_and_highlights_terms() -> None:
     """Email HTML shows the headline escaped, linked, with the matched term highlighted."""
-    message = Renderer(timezone="Asia/Kolkata").render([_delivery()], "html")
+    message = Renderer().alerts([_delivery()], "html", timezone="Asia/Kolkata")
     assert "<script>" not in message.body
     assert "&lt;script&gt;alert(1)&lt;/script&gt; RELOS &amp; the @channel" in message.body
     assert 'href="https://herald.example/relos?a=1&amp;b=2"' in message.body
@@ -42,18 +46,24 @@ def test_html_escapes_feed_text_and_highlights_terms() -> None:
 
 def test_chat_markdown_neutralises_markup_and_mentions() -> None:
     """Chat text escapes < > & and markdown, and breaks @channel / <!here> mentions."""
-    body = Renderer().render([_delivery()], "markdown").body
+    body = Renderer().alerts([_delivery()], "markdown").body
     assert "<script>" not in body and "&lt;script&gt;" in body
     assert "@channel" not in body and "@\u2060channel" in body
     assert "<!here>" not in body
-    assert r"\*pact\*" in body
+    assert r"\[pact\](https://evil.example)" in body
     assert "**RELOS**" in body
     assert "(https://herald.example/relos?a=1&b=2)" in body
 
 
 @pytest.mark.parametrize(
     ("raw", "escaped"),
-    [("a & b", "a &amp; b"), ("<@U123>", "&lt;@\u2060U123&gt;"), ("[x](y)", r"\[x\](y)"), ("@here", "@\u2060here")],
+    [
+        ("a & b", "a &amp; b"),
+        ("<@U123>", "&lt;@\u2060U123&gt;"),
+        ("[x](y)", r"\[x\](y)"),
+        ("@here", "@\u2060here"),
+        ("Su-30 *MKI* #1", "Su-30 *MKI* #1"),
+    ],
 )
 def test_escape_chat(raw: str, escaped: str) -> None:
     """Chat escaping table."""
@@ -62,7 +72,7 @@ def test_escape_chat(raw: str, escaped: str) -> None:
 
 def test_many_alerts_render_as_one_message() -> None:
     """Several deliveries become one message whose title counts them."""
-    message = Renderer().render([_delivery(n) for n in range(1, 8)], "text")
+    message = Renderer().alerts([_delivery(n) for n in range(1, 8)], "text")
     assert message.title == "[monitor] 7 new alerts (relos)"
     assert message.body.count("[relos]") == 7
 
@@ -80,18 +90,35 @@ def store(tmp_path: object) -> Iterator[Store]:
 def _queue(store: Store, count: int, targets: tuple[str, ...]) -> None:
     feed = store.list_feeds()[0].id
     for n in range(count):
-        story = Story(feed="Herald", guid=f"g{n}", url=f"https://herald.example/{n}",
-                      title=f"RELOS story {n}", summary="RELOS ratified", published=NOW, fetched=NOW)
-        store.save_story(feed, story, [Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))],
-                         {"relos": targets}, alert=True)
+        story = Story(
+            feed="Herald",
+            guid=f"g{n}",
+            url=f"https://herald.example/{n}",
+            title=f"RELOS story {n}",
+            summary="RELOS ratified",
+            published=NOW,
+            fetched=NOW,
+        )
+        store.save_story(
+            feed,
+            story,
+            [Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))],
+            {"relos": tuple(TargetRoute(t) for t in targets)},
+            alert=True,
+        )
 
 
-def test_delivery_reaches_smtp_and_webhook_and_marks_sent(store: Store, smtp_server: SMTPServer,
-                                                          http_server: HTTPServer) -> None:
+def test_delivery_reaches_smtp_and_webhook_and_marks_sent(
+    store: Store, smtp_server: SMTPServer, http_server: HTTPServer
+) -> None:
     """Pending alerts go to the SMTP server (HTML + text) and the webhook, then are sent."""
-    notifier = Notifier([NotificationConfig(name="email", url=smtp_server.url()),
-                         NotificationConfig(name="hook", url=f"json://127.0.0.1:{http_server.port}/hook")],
-                        Renderer())
+    notifier = Notifier(
+        [
+            NotificationConfig(name="email", url=smtp_server.url()),
+            NotificationConfig(name="hook", url=f"json://127.0.0.1:{http_server.port}/hook"),
+        ],
+        Renderer(),
+    )
     _queue(store, 1, ("email", "hook"))
     report = deliver_pending(store, notifier, DeliverySettings(), now=NOW)
     assert (report.sent, report.failed) == (2, 0)
@@ -110,9 +137,13 @@ def test_a_down_target_keeps_alerts_pending_without_delaying_the_other(
 ) -> None:
     """SMTP down: the webhook still gets its alert; the email stays pending with the error."""
     smtp_server.stop()
-    notifier = Notifier([NotificationConfig(name="email", url=smtp_server.url()),
-                         NotificationConfig(name="hook", url=f"json://127.0.0.1:{http_server.port}/hook")],
-                        Renderer())
+    notifier = Notifier(
+        [
+            NotificationConfig(name="email", url=smtp_server.url()),
+            NotificationConfig(name="hook", url=f"json://127.0.0.1:{http_server.port}/hook"),
+        ],
+        Renderer(),
+    )
     _queue(store, 1, ("email", "hook"))
     report = deliver_pending(store, notifier, DeliverySettings(), now=NOW)
     assert (report.sent, report.failed) == (1, 1)
@@ -127,8 +158,9 @@ def test_a_down_target_keeps_alerts_pending_without_delaying_the_other(
 
 def test_a_burst_is_batched_into_a_few_messages(store: Store, http_server: HTTPServer) -> None:
     """A hundred hits reach a chat target in a handful of messages, not a hundred paced sends."""
-    notifier = Notifier([NotificationConfig(name="chat", url=f"json://127.0.0.1:{http_server.port}/c")],
-                        Renderer())
+    notifier = Notifier(
+        [NotificationConfig(name="chat", url=f"json://127.0.0.1:{http_server.port}/c")], Renderer()
+    )
     _queue(store, 100, ("chat",))
     report = deliver_pending(store, notifier, DeliverySettings(batch_size=25), now=NOW)
     assert report.sent == 100

@@ -12,7 +12,7 @@ import pytest
 from monitor.fetch import FetchLimits, make_client
 from monitor.match import compile_query
 from monitor.pipeline import FeedPlan, PollContext, poll_feed, poll_feeds
-from monitor.store import Store, create_engine_for, upgrade_schema
+from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
 from tests.feeds import NOISE_ITEM, RELOS_ITEM, rss
 from tests.servers import HTTPServer, Route
 
@@ -36,7 +36,7 @@ def client() -> Iterator[httpx.Client]:
 
 def _ctx(store: Store, client: httpx.Client, feeds: dict[str, str]) -> PollContext:
     store.sync_feeds(feeds.items(), datetime.now(UTC))
-    return PollContext(store, client, LIMITS, compile_query("RELOS", name="relos"), {"relos": ("email",)},
+    return PollContext(store, client, LIMITS, compile_query("RELOS", name="relos"), {"relos": (TargetRoute("email"),)},
                        {name: PLAN for name in feeds}, timedelta(hours=6))
 
 

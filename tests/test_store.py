@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from monitor.models import Match, Span, Story
-from monitor.store import Store, create_engine_for, upgrade_schema
+from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
 from monitor.store.schema import metadata
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -67,7 +67,7 @@ def test_saving_returns_only_new_stories_and_enforces_uniqueness(store: Store) -
 def test_hits_and_outbox_are_written_with_the_story(store: Store) -> None:
     """A matching story gets its hit and one outbox row per routed target in one go."""
     match = Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))
-    store.save_story(_feed_id(store), _story(1), [match], {"relos": ("email", "slack")}, alert=True)
+    store.save_story(_feed_id(store), _story(1), [match], {"relos": (TargetRoute("email"), TargetRoute("slack"))}, alert=True)
     (record,) = store.list_hits()
     assert record.rules == ("relos",) and record.terms == ("RELOS",)
     assert record.story.published == NOW - timedelta(minutes=1)
@@ -80,7 +80,7 @@ def test_hits_and_outbox_are_written_with_the_story(store: Store) -> None:
 
 def test_held_back_hits_are_stored_but_not_queued(store: Store) -> None:
     """alert=False (old story on a feed's first poll) keeps the hit and queues nothing."""
-    store.save_story(_feed_id(store), _story(1), [Match("relos", ("RELOS",))], {"relos": ("email",)},
+    store.save_story(_feed_id(store), _story(1), [Match("relos", ("RELOS",))], {"relos": (TargetRoute("email"),)},
                      alert=False)
     assert len(store.list_hits()) == 1
     assert store.outbox_counts() == {}
@@ -90,7 +90,7 @@ def test_claimed_deliveries_are_not_claimed_twice_and_sent_ones_never_again(stor
     """A claim hides rows until the lease ends; sent rows never come back; failed ones retry."""
     feed = _feed_id(store)
     for n in (1, 2):
-        store.save_story(feed, _story(n), [Match("relos", ("RELOS",))], {"relos": ("email",)}, alert=True)
+        store.save_story(feed, _story(n), [Match("relos", ("RELOS",))], {"relos": (TargetRoute("email"),)}, alert=True)
     first = store.claim_deliveries(NOW, timedelta(minutes=5))
     assert len(first) == 2
     assert store.claim_deliveries(NOW, timedelta(minutes=5)) == []

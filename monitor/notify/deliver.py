@@ -1,6 +1,10 @@
-"""Deliver the outbox through apprise: claim, send, record. One Apprise object per target,
-kept for the life of the process, with its pacing set deliberately (apprise's default is
-5.5 s between two sends through one service; we batch instead of queueing sends)."""
+"""Deliver the outbox through apprise: claim, send, record.
+
+One Apprise object per target, kept for the life of the process, with its pacing set
+deliberately: apprise waits 5.5 s between two sends through one service by default; we send
+few messages instead (rate limits fold the overflow into one summary; bursts are batched).
+Each target is sent to from its own thread, so one slow or failing target delays no other.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from typing import Any
 import apprise
 
 from monitor.config import DeliverySettings, NotificationConfig
+from monitor.notify.quiet import in_quiet_hours, last_quiet_window
 from monitor.notify.render import Format, Message, Renderer
 from monitor.store import Delivery, Store
 
@@ -27,13 +32,13 @@ _FORMATS = {
     "markdown": apprise.NotifyFormat.MARKDOWN,
     "text": apprise.NotifyFormat.TEXT,
 }
-#: Seconds between two sends through one service: enough for Slack's one-a-second webhook limit.
+#: Seconds between two sends through one chat service: Slack allows about one a second per webhook.
 _PACING = 1.0
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
-    """What one delivery pass did."""
+    """What one delivery pass did (alerts counted, not messages)."""
 
     sent: int = 0
     failed: int = 0
@@ -41,7 +46,7 @@ class DeliveryReport:
 
 @dataclass
 class _Target:
-    name: str
+    config: NotificationConfig
     apprise: Any
     format: Format
     masked: str
@@ -72,16 +77,15 @@ class Notifier:
             obj = apprise.Apprise()
             if not obj.add(target.url, tag=target.name):
                 self.invalid[target.name] = "apprise does not understand this URL"
-                log.error("notify: target %r: apprise does not understand its URL", target.name)
                 continue
+            fmt = _format_for(target.url, target.format)
             for service in obj:
-                service.request_rate_per_sec = min(service.request_rate_per_sec, _PACING)
-                if _format_for(target.url, target.format) == "html":
-                    service.request_rate_per_sec = 0  # an SMTP server needs no pacing from us
-            masked = ", ".join(service.url(privacy=True) for service in obj)  # type: ignore[no-untyped-call]
-            self.targets[target.name] = _Target(
-                target.name, obj, _format_for(target.url, target.format), masked
-            )
+                # Email needs no pacing from us; chat keeps at most one send a second.
+                service.request_rate_per_sec = (
+                    0 if fmt == "html" else min(service.request_rate_per_sec, _PACING)
+                )
+            masked = ", ".join(service.url(privacy=True) for service in obj)  # type: ignore[no-untyped-call]  # apprise is untyped
+            self.targets[target.name] = _Target(target, obj, fmt, masked)
 
     def send(self, target: str, message: Message) -> str | None:
         """Send one message; return None on success or the reason it failed."""
@@ -102,13 +106,108 @@ def _retry_delay(attempts: int, settings: DeliverySettings) -> timedelta:
     return timedelta(seconds=min(base, settings.retry_max.total_seconds()) * random.uniform(0.8, 1.2))
 
 
-def _chunks(rows: Sequence[Delivery], settings: DeliverySettings) -> list[list[Delivery]]:
-    """One message per alert for a few; batches for a burst, so a hundred hits take a handful
-    of sends rather than minutes of paced ones."""
-    if len(rows) <= settings.batch_threshold:
-        return [[row] for row in rows]
-    size = settings.batch_size
-    return [list(rows[i : i + size]) for i in range(0, len(rows), size)]
+class _TargetRun:
+    """Sending one target's claimed rows, in the shape its settings ask for."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        settings: DeliverySettings,
+        target: str,
+        now: datetime,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.notifier, self.settings = store, notifier, settings
+        self.target, self.now, self.clock = target, now, clock
+        entry = notifier.targets.get(target)
+        self.config = entry.config if entry else None
+        self.format: Format = entry.format if entry else "text"
+        self.tz = self.config.timezone if self.config else "UTC"
+        self.sent = self.failed = 0
+
+    def send(self, rows: Sequence[Delivery], message: Message, kind: str) -> bool:
+        error = self.notifier.send(self.target, message)
+        at = self.clock()
+        ids = [row.id for row in rows]
+        if error is None:
+            self.store.mark_sent(ids, at, target=self.target, kind=kind)
+            self.sent += len(rows)
+            log.info("notify: %s: sent %s (%d alert(s))", self.target, kind, len(rows))
+            return True
+        attempts = max(row.attempts for row in rows)
+        self.store.mark_failed(ids, at, error, at + _retry_delay(attempts, self.settings))
+        self.failed += len(rows)
+        log.warning(
+            "notify: %s: %d alert(s) not delivered (attempt %d): %s",
+            self.target,
+            len(rows),
+            attempts + 1,
+            error,
+        )
+        return False
+
+    def run(self, rows: list[Delivery]) -> DeliveryReport:
+        for row in rows:
+            if row.kind != "alert":
+                self.send(
+                    [row],
+                    self.notifier.renderer.notice(row.title or "", row.body or "", self.format),
+                    row.kind,
+                )
+        alerts = [row for row in rows if row.kind == "alert"]
+        if alerts:
+            self._alerts(alerts)
+        return DeliveryReport(self.sent, self.failed)
+
+    def _alerts(self, alerts: list[Delivery]) -> None:
+        render = self.notifier.renderer
+        config = self.config
+        if config is not None and config.mode == "digest":
+            self.send(alerts, render.digest(alerts, self.format, timezone=self.tz), "digest")
+            return
+        if config is not None and config.quiet_hours is not None:
+            start, end = last_quiet_window(config.quiet_hours, config.timezone, self.now)
+            if any(start <= (row.created_at or self.now) < end for row in alerts):
+                heading = f"{len(alerts)} alert(s) held during quiet hours"
+                self.send(
+                    alerts, render.alerts(alerts, self.format, timezone=self.tz, heading=heading), "release"
+                )
+                return
+        if config is not None and config.rate_limit is not None:
+            self._rate_limited(alerts, config)
+            return
+        if len(alerts) <= self.settings.batch_threshold:
+            for row in alerts:
+                self.send([row], render.alerts([row], self.format, timezone=self.tz), "alert")
+            return
+        size = self.settings.batch_size
+        for i in range(0, len(alerts), size):
+            chunk = alerts[i : i + size]
+            self.send(chunk, render.alerts(chunk, self.format, timezone=self.tz), "alert")
+
+    def _rate_limited(self, alerts: list[Delivery], config: NotificationConfig) -> None:
+        """At most ``count`` single alerts per period; the rest becomes ONE summary message per
+        period, so nothing is dropped and nothing waits for hours."""
+        assert config.rate_limit is not None
+        render = self.notifier.renderer
+        window_start = self.now - config.rate_limit.period
+        budget = config.rate_limit.count - self.store.count_messages(self.target, window_start, {"alert"})
+        singles, overflow = alerts[: max(budget, 0)], alerts[max(budget, 0) :]
+        for row in singles:
+            self.send([row], render.alerts([row], self.format, timezone=self.tz), "alert")
+        if not overflow:
+            return
+        if self.store.count_messages(self.target, window_start, {"summary"}):
+            # This period's summary went out already: the rest waits for the next period.
+            self.store.defer([row.id for row in overflow], self.now + config.rate_limit.period)
+            return
+        heading = f"{len(overflow)} more alert(s) (rate limit {config.rate_limit.count} per period)"
+        self.send(
+            overflow,
+            render.alerts(overflow, self.format, timezone=self.tz, heading=heading, compact=True),
+            "summary",
+        )
 
 
 def deliver_pending(
@@ -119,41 +218,45 @@ def deliver_pending(
     now: datetime,
     due_only: bool = True,
     clock: Callable[[], datetime] | None = None,
+    admin: str | None = None,
 ) -> DeliveryReport:
-    """Claim pending outbox rows and send them, each target in its own thread so one slow or
-    failing target never delays the others. Rows are marked sent right after the server
-    accepted them; a failure leaves them pending with a backoff."""
+    """One delivery pass: expire dead rows (telling the admin once), claim what is due (targets
+    in quiet hours excepted) and send it, each target in its own thread. Rows are marked sent
+    right after the server accepted them; a failure leaves them pending with a backoff."""
+    for target, (count, error) in store.expire_dead(now, settings.dead_after).items():
+        log.error(
+            "notify: %s: %d alert(s) undeliverable for %s, now dead: %s",
+            target,
+            count,
+            settings.dead_after,
+            error,
+        )
+        if admin and admin != target:
+            store.enqueue_notice(
+                admin,
+                f"[monitor] {count} alert(s) to {target} could not be delivered",
+                f"{count} alert(s) for target {target!r} failed for longer than {settings.dead_after} "
+                f"and were given up.\nLast error: {error}\n"
+                "See them with `monitor outbox --status dead`; "
+                "requeue them with `monitor outbox retry --all-dead`.",
+                now,
+            )
+    quiet = [
+        name
+        for name, t in notifier.targets.items()
+        if t.config.quiet_hours and in_quiet_hours(t.config.quiet_hours, t.config.timezone, now)
+    ]
     lease = settings.send_timeout * 4 + timedelta(minutes=1)
-    rows = store.claim_deliveries(now, lease, due_only=due_only)
+    rows = store.claim_deliveries(now, lease, due_only=due_only, exclude=quiet)
     if not rows:
         return DeliveryReport()
     by_target: dict[str, list[Delivery]] = defaultdict(list)
     for row in rows:
         by_target[row.target].append(row)
+    tick_clock = clock or (lambda: now)
 
     def run(target: str, target_rows: list[Delivery]) -> DeliveryReport:
-        sent = failed = 0
-        fmt = notifier.targets[target].format if target in notifier.targets else "text"
-        for chunk in _chunks(target_rows, settings):
-            error = notifier.send(target, notifier.renderer.render(chunk, fmt))
-            at = clock() if clock else now
-            ids = [row.id for row in chunk]
-            if error is None:
-                store.mark_sent(ids, at)
-                sent += len(chunk)
-                log.info("notify: %s: sent %d alert(s)", target, len(chunk))
-            else:
-                attempts = max(row.attempts for row in chunk)
-                store.mark_failed(ids, at, error, at + _retry_delay(attempts, settings))
-                failed += len(chunk)
-                log.warning(
-                    "notify: %s: %d alert(s) not delivered (attempt %d): %s",
-                    target,
-                    len(chunk),
-                    attempts + 1,
-                    error,
-                )
-        return DeliveryReport(sent, failed)
+        return _TargetRun(store, notifier, settings, target, now, tick_clock).run(target_rows)
 
     with ThreadPoolExecutor(max_workers=len(by_target), thread_name_prefix="deliver") as pool:
         reports = list(pool.map(lambda item: run(*item), by_target.items()))

@@ -1,4 +1,5 @@
-"""Deliveries → messages, through Jinja2 templates shipped in ``monitor/templates``.
+"""Deliveries → messages, through Jinja2 templates shipped in ``monitor/templates`` (a
+``templates/`` folder beside the config overrides them by name).
 
 Each format gets feed text escaped for itself: HTML by autoescape, chat markdown by
 ``escape_chat`` (so a headline can neither break the markup nor ``@channel`` a workspace).
@@ -7,35 +8,36 @@ Each format gets feed text escaped for itself: HTML by autoescape, chat markdown
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import jinja2
+from markupsafe import escape as escape_html
 
 from monitor.models import Span, Story
 from monitor.store import Delivery
 
 Format = Literal["html", "markdown", "text"]
 _TEMPLATES = {"html": "alert.html.j2", "markdown": "alert.md.j2", "text": "alert.txt.j2"}
-_CHAT_SPECIAL = re.compile(r"([\\`*_\[\]#|~])")
+_CHAT_SPECIAL = re.compile(r"([\[\]])")  # only what could forge a link; Slack shows other escapes
 _MENTION = re.compile(r"(?<![\w])([@!])(?=[\w])")
 SNIPPET_CHARS = 240
 CHAT_LIMIT = 3500  # Slack truncates a message past ~4,000 characters; Mattermost allows more
 
 
 def escape_chat(text: str) -> str:
-    """Neutralise chat markup in feed text: ``& < >`` as entities, markdown specials escaped,
-    and mentions (``@here``, ``@channel``, ``<!everyone>``) broken with a zero-width joiner."""
+    """Neutralise chat markup in feed text: ``& < >`` as entities, brackets escaped (no forged
+    links), and mentions (``@here``, ``@channel``, ``<!everyone>``) broken with a word joiner."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _CHAT_SPECIAL.sub(r"\\\1", text)
     return _MENTION.sub("\\1\u2060", text)
 
 
 def snippet_parts(story: Story, spans: Sequence[Span], width: int = SNIPPET_CHARS) -> list[tuple[str, bool]]:
-    """A short window of the text around the first match, as (text, is_match) parts.
+    """A short window of text around the first match, as (text, is_match) parts.
 
     Prefers the summary, then the body, then the title, so the headline is not repeated."""
     for field_name in ("summary", "body", "title"):
@@ -78,7 +80,7 @@ class Message:
 class Renderer:
     """Renders deliveries with the packaged templates, or overrides from ``template_dir``."""
 
-    def __init__(self, template_dir: Path | None = None, timezone: str = "UTC") -> None:
+    def __init__(self, template_dir: Path | None = None) -> None:
         loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("monitor", "templates")]
         if template_dir is not None:
             loaders.insert(0, jinja2.FileSystemLoader(str(template_dir)))
@@ -93,32 +95,105 @@ class Renderer:
             )
             for fmt in _TEMPLATES
         }
-        self._tz = ZoneInfo(timezone)
 
-    def render(
-        self, deliveries: Sequence[Delivery], fmt: Format, also: dict[int, list[str]] | None = None
+    def _alert(
+        self, d: Delivery, escape: Callable[[str], str], tz: ZoneInfo, also: Sequence[str], compact: bool
+    ) -> dict[str, Any]:
+        story = d.story
+        assert story is not None  # only alert rows reach here
+        return {
+            "rule": escape(d.rule),
+            "title": escape(story.title or story.url),
+            "url": story.link or story.url,
+            "outlet": escape(story.outlet),
+            "published": story.published.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
+            "terms": [escape(t) for t in d.terms],
+            "snippet_parts": [] if compact else [(escape(t), m) for t, m in snippet_parts(story, d.spans)],
+            "also": [escape(o) for o in also],
+        }
+
+    def _render(
+        self,
+        fmt: Format,
+        title: str,
+        heading: str | None,
+        sections: list[dict[str, Any]],
+        compact: bool = False,
     ) -> Message:
-        """One message for one or several deliveries (several are batched to save sends)."""
-        escape = escape_chat if fmt == "markdown" else (lambda text: text)
-        alerts = [
-            {
-                "rule": escape(d.rule),
-                "title": escape(d.story.title or d.story.url),
-                "url": d.story.link or d.story.url,
-                "outlet": escape(d.story.outlet),
-                "published": d.story.published.astimezone(self._tz).strftime("%Y-%m-%d %H:%M %Z"),
-                "terms": [escape(t) for t in d.terms],
-                "snippet_parts": [(escape(t), m) for t, m in snippet_parts(d.story, d.spans)],
-                "also": [escape(o) for o in (also or {}).get(d.id, [])],
-            }
-            for d in deliveries
-        ]
-        body = self._env[fmt].get_template(_TEMPLATES[fmt]).render(alerts=alerts)
+        template = self._env[fmt].get_template(_TEMPLATES[fmt])
+        body = template.render(heading=heading, sections=sections, compact=compact)
         if fmt == "markdown" and len(body) > CHAT_LIMIT:
-            body = body[: body.rfind("\n", 0, CHAT_LIMIT)] + "\n… (truncated)"
-        if len(deliveries) == 1:
-            title = f"[monitor] {deliveries[0].rule}: {deliveries[0].story.title}"[:200]
+            body = body[: body.rfind("\n", 0, CHAT_LIMIT)] + "\n… (more in `monitor hits`)"
+        return Message(title=title[:250], body=body.strip() + "\n", format=fmt)
+
+    def alerts(
+        self,
+        deliveries: Sequence[Delivery],
+        fmt: Format,
+        *,
+        timezone: str = "UTC",
+        heading: str | None = None,
+        compact: bool = False,
+    ) -> Message:
+        """One message for one alert, or for several (a burst, a release after quiet hours,
+        or a summary of the overflow past a rate limit with ``compact``)."""
+        escape = escape_chat if fmt == "markdown" else _same
+        tz = ZoneInfo(timezone)
+        alerts = [self._alert(d, escape, tz, (), compact) for d in deliveries]
+        if len(deliveries) > 1 and heading is None:
+            heading = f"{len(deliveries)} new alerts"
+        if len(deliveries) == 1 and heading is None:
+            d = deliveries[0]
+            assert d.story is not None
+            title = f"[monitor] {d.rule}: {d.story.title}"
         else:
-            rules = sorted({d.rule for d in deliveries})
-            title = f"[monitor] {len(deliveries)} new alerts ({', '.join(rules)})"
-        return Message(title=title, body=body.strip() + "\n", format=fmt)
+            rules = ", ".join(sorted({d.rule for d in deliveries}))
+            title = f"[monitor] {heading} ({rules})"
+        sections = [{"title": None, "alerts": alerts}]
+        return self._render(fmt, title, escape(heading) if heading else None, sections, compact)
+
+    def digest(
+        self, deliveries: Sequence[Delivery], fmt: Format, *, timezone: str = "UTC", label: str = "digest"
+    ) -> Message:
+        """The period's alerts grouped by rule, then by cluster (one entry per news event, with
+        the other outlets that carried it), newest first."""
+        escape = escape_chat if fmt == "markdown" else _same
+        tz = ZoneInfo(timezone)
+        by_rule: dict[str, dict[str, list[Delivery]]] = {}
+        for d in sorted(deliveries, key=_published, reverse=True):
+            assert d.story is not None
+            key = d.cluster or f"story:{d.id}"
+            by_rule.setdefault(d.rule, {}).setdefault(key, []).append(d)
+        sections = []
+        for rule in sorted(by_rule):
+            entries = []
+            for group in by_rule[rule].values():
+                lead = group[0]
+                others = sorted(
+                    {g.story.outlet for g in group[1:] if g.story} - {lead.story.outlet if lead.story else ""}
+                )
+                entries.append(self._alert(lead, escape, tz, others, compact=False))
+            sections.append({"title": escape(rule), "alerts": entries})
+        events = sum(len(s["alerts"]) for s in sections)
+        heading = (
+            f"{label}: {events} event(s), {len(deliveries)} stor{'y' if len(deliveries) == 1 else 'ies'}"
+        )
+        return self._render(fmt, f"[monitor] {heading}", escape(heading), sections)
+
+    def notice(self, title: str, body: str, fmt: Format) -> Message:
+        """An admin notice or a cluster follow-up: prepared plain text, escaped for the format."""
+        if fmt == "html":
+            text = "".join(f"<p>{escape_html(line)}</p>" for line in body.splitlines())
+        elif fmt == "markdown":
+            text = escape_chat(body)
+        else:
+            text = body
+        return Message(title=title[:250], body=text.strip() + "\n", format=fmt)
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def _published(d: Delivery) -> Any:
+    return d.story.published if d.story else d.created_at

@@ -1,6 +1,26 @@
 """Persistence: the only package that speaks SQL. ``Store`` is its public face."""
 
 from monitor.store.engine import create_engine_for, upgrade_schema
-from monitor.store.repository import Delivery, FeedState, HitRecord, Store
+from monitor.store.repository import (
+    Delivery,
+    FeedState,
+    HealthChange,
+    HitRecord,
+    OutboxEntry,
+    SavedStory,
+    Store,
+    TargetRoute,
+)
 
-__all__ = ["Delivery", "FeedState", "HitRecord", "Store", "create_engine_for", "upgrade_schema"]
+__all__ = [
+    "Delivery",
+    "FeedState",
+    "HealthChange",
+    "HitRecord",
+    "OutboxEntry",
+    "SavedStory",
+    "Store",
+    "TargetRoute",
+    "create_engine_for",
+    "upgrade_schema",
+]

@@ -11,14 +11,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from monitor.errors import StoreError
 from monitor.models import Match, Span, Story
-from monitor.store.schema import FeedRow, HitRow, OutboxRow, StoryRow
+from monitor.store.schema import (
+    ClusterAlertRow,
+    FeedRow,
+    HitRow,
+    MessageRow,
+    OutboxRow,
+    StoryKeyRow,
+    StoryRow,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +63,66 @@ class HitRecord:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """One claimed outbox row with what the message needs."""
+    """One claimed outbox row with what the message needs. Alerts carry their story; updates
+    and admin notices carry a prepared ``title`` and ``body`` instead."""
 
     id: int
     target: str
     attempts: int
     rule: str
-    story: Story
+    story: Story | None
     terms: tuple[str, ...]
     spans: tuple[Span, ...]
     cluster: str | None
+    kind: str = "alert"
+    title: str | None = None
+    body: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRoute:
+    """Where a rule's hits go: a target, whether rows wait for a digest, and what later stories
+    of an alerted cluster do there."""
+
+    target: str
+    held: bool = False
+    on_cluster: str = "suppress"  # suppress | update
+
+
+@dataclass(frozen=True, slots=True)
+class SavedStory:
+    """A newly stored story: its id, the outbox rows queued, the alerts its cluster suppressed."""
+
+    id: int
+    queued: int = 0
+    suppressed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """A row of ``monitor outbox``."""
+
+    id: int
+    target: str
+    kind: str
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
+    subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChange:
+    """A feed whose health, as last told to the admin, changed."""
+
+    feed: str
+    state: str  # ok | failing | silent
+    previous: str
+    detail: str
 
 
 def _feed_state(row: FeedRow, stories: int = 0) -> FeedState:
@@ -184,6 +242,7 @@ class Store:
         error: str | None = None,
         etag: str | None = None,
         last_modified: str | None = None,
+        new_stories: int = 0,
     ) -> None:
         """Record one poll's outcome: on success reset the error count and keep the validators;
         on failure count it and keep the message, so a failing feed is never silent."""
@@ -201,6 +260,8 @@ class Store:
                 "etag": etag,
                 "last_modified": last_modified,
             }
+            if new_stories:
+                values["last_new_at"] = now
         else:
             values |= {"consecutive_errors": FeedRow.consecutive_errors + 1, "last_error": error}
         with self.engine.begin() as conn:
@@ -240,14 +301,23 @@ class Store:
         feed_id: int,
         story: Story,
         matches: Sequence[Match],
-        routes: Mapping[str, Sequence[str]],
+        routes: Mapping[str, Sequence[TargetRoute]],
         *,
         alert: bool,
         fulltext_status: str | None = None,
-    ) -> int | None:
-        """Store a story with its hits and their outbox rows in ONE transaction, so a crash
-        can never leave a stored story whose alert was not queued. Returns the new story id,
-        or None when the story was already stored (nothing else is written then)."""
+        keys: Sequence[str] = (),
+        cluster: str | None = None,
+        fingerprint: bytes | None = None,
+        update_every: timedelta = timedelta(hours=1),
+    ) -> SavedStory | None:
+        """Store a story with its identity keys, hits and outbox rows in ONE transaction, so a
+        crash can never leave a stored story whose alert was not queued.
+
+        Returns None when the story was already stored (same feed+GUID, canonical URL or any
+        identity key): nothing is written then. In a cluster, only the first story matching a
+        rule is alerted to a target (a primary key decides, also across workers); later ones
+        are suppressed or, for ``update`` targets, queue a short follow-up at most once per
+        ``update_every``."""
         with self.engine.begin() as conn:
             story_id = conn.execute(
                 self._insert(StoryRow)
@@ -265,12 +335,25 @@ class Store:
                     published_at=story.published,
                     fetched_at=story.fetched,
                     fulltext_status=fulltext_status,
+                    cluster=cluster,
+                    fingerprint=fingerprint,
                 )
                 .on_conflict_do_nothing()
                 .returning(StoryRow.id)
             ).scalar()
             if story_id is None:
                 return None
+            for key in keys:
+                claimed = conn.execute(
+                    self._insert(StoryKeyRow)
+                    .values(key=key, story_id=story_id)
+                    .on_conflict_do_nothing()
+                    .returning(StoryKeyRow.key)
+                ).scalar()
+                if claimed is None:  # the same article under another URL: undo this story
+                    conn.rollback()
+                    return None
+            queued = suppressed = 0
             for match in matches:
                 hit_id = conn.execute(
                     self._insert(HitRow)
@@ -284,20 +367,107 @@ class Store:
                     )
                     .returning(HitRow.id)
                 ).scalar_one()
-                for target in routes.get(match.rule, ()) if alert else ():
+                for route in routes.get(match.rule, ()) if alert else ():
+                    # A digest shows a cluster as one entry with its outlets, so it gets every member.
+                    if (
+                        cluster is not None
+                        and not route.held
+                        and not self._first_in_cluster(
+                            conn, cluster, match.rule, route.target, story_id, story.fetched
+                        )
+                    ):
+                        suppressed += 1
+                        if route.on_cluster == "update":
+                            self._queue_update(conn, cluster, match.rule, route, story, update_every)
+                        continue
                     conn.execute(
                         self._insert(OutboxRow)
                         .values(
                             hit_id=hit_id,
-                            target=target,
+                            target=route.target,
+                            kind="alert",
                             status="pending",
                             attempts=0,
-                            next_attempt_at=story.fetched,
                             created_at=story.fetched,
+                            next_attempt_at=None if route.held else story.fetched,
                         )
                         .on_conflict_do_nothing()
                     )
-            return int(story_id)
+                    queued += 1
+            return SavedStory(int(story_id), queued, suppressed)
+
+    def _first_in_cluster(
+        self, conn: Connection, cluster: str, rule: str, target: str, story_id: int, now: datetime
+    ) -> bool:
+        inserted = conn.execute(
+            self._insert(ClusterAlertRow)
+            .values(cluster=cluster, rule=rule, target=target, story_id=story_id, created_at=now)
+            .on_conflict_do_nothing()
+            .returning(ClusterAlertRow.story_id)
+        ).scalar()
+        return inserted is not None
+
+    def _queue_update(
+        self,
+        conn: Connection,
+        cluster: str,
+        rule: str,
+        route: TargetRoute,
+        story: Story,
+        every: timedelta,
+    ) -> None:
+        """A follow-up "now also reported by …", at most once per ``every`` per cluster: the
+        conditional UPDATE is the lock, so two workers cannot both send one."""
+        now = story.fetched
+        taken = conn.execute(
+            update(ClusterAlertRow)
+            .where(
+                ClusterAlertRow.cluster == cluster,
+                ClusterAlertRow.rule == rule,
+                ClusterAlertRow.target == route.target,
+                (ClusterAlertRow.last_update_at.is_(None)) | (ClusterAlertRow.last_update_at <= now - every),
+                ClusterAlertRow.created_at <= now - every,
+            )
+            .values(last_update_at=now)
+        ).rowcount
+        if not taken:
+            return
+        first = conn.execute(
+            select(StoryRow.title)
+            .join(ClusterAlertRow, ClusterAlertRow.story_id == StoryRow.id)
+            .where(
+                ClusterAlertRow.cluster == cluster,
+                ClusterAlertRow.rule == rule,
+                ClusterAlertRow.target == route.target,
+            )
+        ).scalar_one()
+        outlets = (
+            conn.execute(
+                select(func.coalesce(func.nullif(StoryRow.source, ""), FeedRow.name))
+                .select_from(StoryRow)
+                .join(FeedRow, FeedRow.id == StoryRow.feed_id)
+                .where(StoryRow.cluster == cluster)
+                .distinct()
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(
+            self._insert(OutboxRow).values(
+                hit_id=None,
+                target=route.target,
+                kind="update",
+                status="pending",
+                attempts=0,
+                created_at=now,
+                next_attempt_at=None if route.held else now,
+                title=f"[monitor] {rule}: now also reported by {story.outlet}",
+                body=(
+                    f"“{first}” is now reported by {len(outlets)} outlets: "
+                    f"{', '.join(sorted(outlets))}.\nLatest: {story.title} — {story.link or story.url}"
+                ),
+            )
+        )
 
     def count_stories(self, *, since: datetime | None = None) -> int:
         query = select(func.count()).select_from(StoryRow)
@@ -400,15 +570,26 @@ class Store:
     # ---- outbox ------------------------------------------------------------------------
 
     def claim_deliveries(
-        self, now: datetime, lease: timedelta, limit: int = 500, *, due_only: bool = True
+        self,
+        now: datetime,
+        lease: timedelta,
+        limit: int = 1000,
+        *,
+        due_only: bool = True,
+        exclude: Collection[str] = (),
     ) -> list[Delivery]:
-        """Claim pending outbox rows (due ones, or all with ``due_only=False`` for an explicit
-        run), pushing their next attempt ``lease`` ahead so a crash mid-send retries them
-        later and no other worker sends them meanwhile."""
+        """Claim pending outbox rows (due ones, or all not held with ``due_only=False`` for an
+        explicit run), pushing their next attempt ``lease`` ahead so a crash mid-send retries
+        them later and no other worker sends them meanwhile. ``exclude``: targets to leave
+        alone now (quiet hours)."""
         with self._session() as session, session.begin():
-            query = select(OutboxRow).where(OutboxRow.status == "pending")
+            query = select(OutboxRow).where(
+                OutboxRow.status == "pending", OutboxRow.next_attempt_at.is_not(None)
+            )
             if due_only:
                 query = query.where(OutboxRow.next_attempt_at <= now)
+            if exclude:
+                query = query.where(OutboxRow.target.not_in(list(exclude)))
             rows = list(
                 session.scalars(query.order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True))
             )
@@ -420,11 +601,29 @@ class Store:
                 select(HitRow, StoryRow, FeedRow.name)
                 .join(StoryRow, StoryRow.id == HitRow.story_id)
                 .join(FeedRow, FeedRow.id == StoryRow.feed_id)
-                .where(HitRow.id.in_({row.hit_id for row in rows}))
+                .where(HitRow.id.in_({row.hit_id for row in rows if row.hit_id is not None}))
             )
             by_hit = {hit.id: (hit, story, feed) for hit, story, feed in details}
             result = []
             for row in rows:
+                if row.hit_id is None:
+                    result.append(
+                        Delivery(
+                            row.id,
+                            row.target,
+                            row.attempts,
+                            "",
+                            None,
+                            (),
+                            (),
+                            None,
+                            row.kind,
+                            row.title,
+                            row.body,
+                            row.created_at,
+                        )
+                    )
+                    continue
                 hit, story_row, feed = by_hit[row.hit_id]
                 result.append(
                     Delivery(
@@ -436,18 +635,37 @@ class Store:
                         tuple(hit.terms),
                         _spans(hit.spans),
                         story_row.cluster,
+                        row.kind,
+                        None,
+                        None,
+                        row.created_at,
                     )
                 )
             return result
 
-    def mark_sent(self, ids: Collection[int], now: datetime) -> None:
-        if ids:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id.in_(list(ids)), OutboxRow.status == "pending")
-                    .values(status="sent", sent_at=now, attempts=OutboxRow.attempts + 1, last_error=None)
+    def mark_sent(
+        self, ids: Collection[int], now: datetime, *, target: str = "", kind: str = "alert"
+    ) -> None:
+        """Record that ``target`` accepted one message carrying rows ``ids``."""
+        if not ids:
+            return
+        with self.engine.begin() as conn:
+            message_id = conn.execute(
+                self._insert(MessageRow)
+                .values(target=target, kind=kind, alerts=len(ids), sent_at=now)
+                .returning(MessageRow.id)
+            ).scalar_one()
+            conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(list(ids)), OutboxRow.status == "pending")
+                .values(
+                    status="sent",
+                    sent_at=now,
+                    attempts=OutboxRow.attempts + 1,
+                    last_error=None,
+                    message_id=message_id,
                 )
+            )
 
     def mark_failed(self, ids: Collection[int], now: datetime, error: str, next_attempt: datetime) -> None:
         if ids:
@@ -456,13 +674,162 @@ class Store:
                     update(OutboxRow)
                     .where(OutboxRow.id.in_(list(ids)), OutboxRow.status == "pending")
                     .values(
-                        attempts=OutboxRow.attempts + 1,
-                        last_error=error,
-                        next_attempt_at=next_attempt,
+                        attempts=OutboxRow.attempts + 1, last_error=error[:2000], next_attempt_at=next_attempt
                     )
                 )
+
+    def defer(self, ids: Collection[int], until: datetime) -> None:
+        """Put claimed rows back, untouched but for their due time (rate limit reached)."""
+        if ids:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(OutboxRow).where(OutboxRow.id.in_(list(ids))).values(next_attempt_at=until)
+                )
+
+    def count_messages(self, target: str, since: datetime, kinds: Collection[str]) -> int:
+        with self._session() as session:
+            return int(
+                session.scalar(
+                    select(func.count())
+                    .select_from(MessageRow)
+                    .where(
+                        MessageRow.target == target,
+                        MessageRow.sent_at >= since,
+                        MessageRow.kind.in_(list(kinds)),
+                    )
+                )
+                or 0
+            )
+
+    def release_held(self, target: str, now: datetime) -> int:
+        """Make a digest target's held rows due now (the digest's scheduled time has come)."""
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    update(OutboxRow)
+                    .where(
+                        OutboxRow.target == target,
+                        OutboxRow.status == "pending",
+                        OutboxRow.next_attempt_at.is_(None),
+                        OutboxRow.created_at <= now,
+                    )
+                    .values(next_attempt_at=now)
+                ).rowcount
+            )
+
+    def expire_dead(self, now: datetime, dead_after: timedelta) -> dict[str, tuple[int, str]]:
+        """Rows still failing ``dead_after`` after they were queued become dead.
+        Returns target → (how many, last error), for one message to the admin."""
+        with self._session() as session, session.begin():
+            rows = list(
+                session.scalars(
+                    select(OutboxRow)
+                    .where(
+                        OutboxRow.status == "pending",
+                        OutboxRow.attempts > 0,
+                        OutboxRow.next_attempt_at.is_not(None),
+                        OutboxRow.created_at <= now - dead_after,
+                    )
+                    .with_for_update(skip_locked=True)
+                )
+            )
+            dead: dict[str, tuple[int, str]] = {}
+            for row in rows:
+                row.status = "dead"
+                count, _ = dead.get(row.target, (0, ""))
+                dead[row.target] = (count + 1, row.last_error or "")
+            return dead
+
+    def enqueue_notice(self, target: str, title: str, body: str, now: datetime) -> None:
+        """Queue an admin notice (dead alerts, feed health): durable like any alert."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                self._insert(OutboxRow).values(
+                    hit_id=None,
+                    target=target,
+                    kind="admin",
+                    title=title,
+                    body=body,
+                    status="pending",
+                    attempts=0,
+                    created_at=now,
+                    next_attempt_at=now,
+                )
+            )
+
+    def list_outbox(self, *, status: str | None = None, limit: int = 100) -> list[OutboxEntry]:
+        query = (
+            select(OutboxRow, StoryRow.title)
+            .outerjoin(HitRow, HitRow.id == OutboxRow.hit_id)
+            .outerjoin(StoryRow, StoryRow.id == HitRow.story_id)
+            .order_by(OutboxRow.id.desc())
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(OutboxRow.status == status)
+        with self._session() as session:
+            return [
+                OutboxEntry(
+                    row.id,
+                    row.target,
+                    row.kind,
+                    row.status,
+                    row.attempts,
+                    row.created_at,
+                    row.next_attempt_at,
+                    row.sent_at,
+                    row.last_error,
+                    title or row.title or "",
+                )
+                for row, title in session.execute(query)
+            ]
+
+    def retry(self, ids: Collection[int] = (), *, all_dead: bool = False, now: datetime) -> int:
+        """Requeue failed or dead rows now, as if newly queued (sent rows are never requeued)."""
+        condition = OutboxRow.status == "dead" if all_dead else OutboxRow.id.in_(list(ids))
+        with self.engine.begin() as conn:
+            return int(
+                conn.execute(
+                    update(OutboxRow)
+                    .where(condition, OutboxRow.status.in_(("pending", "dead")))
+                    .values(status="pending", next_attempt_at=now, created_at=now, attempts=0)
+                ).rowcount
+            )
 
     def outbox_counts(self) -> dict[str, int]:
         with self._session() as session:
             rows = session.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
             return {status: int(n) for status, n in rows}
+
+    # ---- feed health -------------------------------------------------------------------
+
+    def health_changes(
+        self, now: datetime, failing_after: timedelta, silent_after: timedelta, names: Collection[str]
+    ) -> list[HealthChange]:
+        """Feeds whose state (ok / failing / silent) differs from what the admin was last told;
+        the new state is recorded in the same transaction, so each change is told once."""
+        changes = []
+        with self._session() as session, session.begin():
+            rows = session.scalars(
+                select(FeedRow).where(FeedRow.name.in_(list(names))).with_for_update(skip_locked=True)
+            )
+            for row in rows:
+                since_ok = row.last_success_at or row.created_at
+                if row.consecutive_errors and since_ok <= now - failing_after:
+                    state = "failing"
+                    detail = (
+                        f"no successful poll since {since_ok:%Y-%m-%d %H:%M} UTC "
+                        f"({row.consecutive_errors} failures in a row); last error: {row.last_error}"
+                    )
+                elif row.last_success_at and (row.last_new_at or row.created_at) <= now - silent_after:
+                    state = "silent"
+                    detail = (
+                        f"polls succeed but no new story since "
+                        f"{(row.last_new_at or row.created_at):%Y-%m-%d %H:%M} UTC"
+                    )
+                else:
+                    state, detail = "ok", "polling and finding stories again"
+                if state != row.health:
+                    changes.append(HealthChange(row.name, state, row.health, detail))
+                    row.health = state
+        return changes

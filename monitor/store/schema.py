@@ -78,6 +78,8 @@ class FeedRow(Base):
     etag: Mapped[str | None] = mapped_column(String(500))
     last_modified: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_new_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last poll that found a new story
+    health: Mapped[str] = mapped_column(String(16), default="ok")  # ok | failing | silent (as told to admin)
 
 
 class StoryRow(Base):
@@ -121,18 +123,61 @@ class HitRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, default=utcnow)
 
 
+class MessageRow(Base):
+    """One message a target accepted (a single alert, a summary, a digest, …): the record that
+    rate limits count and that outbox rows point at once sent."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    target: Mapped[str] = mapped_column(String(200), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # alert | summary | digest | release | admin | update
+    alerts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, default=utcnow)
+
+
 class OutboxRow(Base):
-    """One alert for one target: written with the hit, marked sent once delivered."""
+    """One thing to tell one target: an alert (written with its hit), a cluster update or an admin
+    notice. ``next_attempt_at`` NULL means held (waiting for a digest); ``status`` is pending,
+    sent or dead."""
 
     __tablename__ = "outbox"
     __table_args__ = (UniqueConstraint("hit_id", "target"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    hit_id: Mapped[int] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"), index=True)
+    hit_id: Mapped[int | None] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"), index=True)
     target: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="alert")  # alert | update | admin
+    title: Mapped[str | None] = mapped_column(Text)  # update/admin: the prepared text
+    body: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True, default=utcnow)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+
+
+class StoryKeyRow(Base):
+    """Identity keys of stored stories (URL variants, content hash): a story sharing any key
+    with a stored one is the same article, enforced by the unique key."""
+
+    __tablename__ = "story_keys"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
+
+
+class ClusterAlertRow(Base):
+    """That a cluster has been alerted for a rule to a target: the primary key makes exactly one
+    story per (cluster, rule, target) the alerted one, even with several workers."""
+
+    __tablename__ = "cluster_alerts"
+
+    cluster: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rule: Mapped[str] = mapped_column(String(200), primary_key=True)
+    target: Mapped[str] = mapped_column(String(200), primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # "now also reported by …"

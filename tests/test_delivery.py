@@ -1,0 +1,229 @@
+"""Delivery policies against real servers and a real store: rate limits with one summary,
+digests, quiet hours, retries, dead rows told to the admin once, cluster follow-ups, feed health."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.config import DeliverySettings, NotificationConfig, RateLimit
+from monitor.models import Match, Span, Story
+from monitor.notify import Notifier, Renderer, deliver_pending
+from monitor.notify.quiet import in_quiet_hours, last_quiet_window
+from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
+from tests.servers import HTTPServer, SMTPServer, body_text
+
+T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+SETTINGS = DeliverySettings(retry_base=timedelta(seconds=10))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    engine = create_engine_for(f"sqlite:///{tmp_path}/d.db")
+    upgrade_schema(engine)
+    s = Store(engine)
+    s.sync_feeds([("Herald", "https://herald.example/rss")], T0)
+    yield s
+    engine.dispose()
+
+
+def _hits(
+    store: Store,
+    count: int,
+    route: TargetRoute,
+    at: datetime = T0,
+    start: int = 0,
+    cluster: str | None = None,
+    outlet: str = "",
+) -> None:
+    feed = store.list_feeds()[0].id
+    for n in range(start, start + count):
+        story = Story(
+            feed="Herald",
+            guid=f"g{n}",
+            url=f"https://herald.example/{n}",
+            title=f"RELOS story {n}",
+            summary="RELOS ratified",
+            published=at,
+            fetched=at,
+            source=outlet,
+        )
+        store.save_story(
+            feed,
+            story,
+            [Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))],
+            {"relos": (route,)},
+            alert=True,
+            cluster=cluster,
+        )
+
+
+def _hook(http_server: HTTPServer, **extra: object) -> Notifier:
+    config = NotificationConfig.model_validate(
+        {"name": "chat", "url": f"json://127.0.0.1:{http_server.port}/hook", **extra}
+    )
+    return Notifier([config], Renderer())
+
+
+def test_burst_over_rate_limit_gives_limit_alerts_and_one_summary(
+    store: Store, http_server: HTTPServer
+) -> None:
+    """50 hits to a target limited to 5 a minute → 5 single alerts and one summary of the other 45."""
+    notifier = _hook(http_server, rate_limit="5/1m")
+    _hits(store, 50, TargetRoute("chat"))
+    report = deliver_pending(store, notifier, SETTINGS, now=T0)
+    assert report.sent == 50
+    posts = http_server.posts("/hook")
+    assert len(posts) == 6
+    assert sum("45 more alert(s)" in p["title"] for p in posts) == 1
+    summary = next(p for p in posts if "45 more" in p["title"])
+    assert "RELOS story 49" in summary["message"]
+    _hits(store, 3, TargetRoute("chat"), start=100, at=T0 + timedelta(seconds=20))
+    assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(seconds=20)).sent == 0
+    assert len(http_server.posts("/hook")) == 6, "over the limit, with this period's summary already sent"
+    later = deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(seconds=81))
+    assert later.sent == 3 and len(http_server.posts("/hook")) == 9
+    assert store.outbox_counts() == {"sent": 53}
+
+
+def test_digest_holds_alerts_until_its_time_and_contains_exactly_the_period(
+    store: Store, smtp_server: SMTPServer
+) -> None:
+    """Digest rows wait; at the scheduled time one email holds exactly that period's hits, grouped."""
+    config = NotificationConfig(
+        name="daily", url=smtp_server.url(), mode="digest", schedule="0 8 * * *", timezone="Asia/Kolkata"
+    )
+    notifier = Notifier([config], Renderer())
+    route = TargetRoute("daily", held=True)
+    _hits(store, 2, route, cluster="c-1", outlet="Outlet A")
+    _hits(store, 1, route, start=2, cluster="c-1", outlet="Outlet B")
+    _hits(store, 1, route, start=3, cluster="c-2", outlet="Outlet C")
+    assert deliver_pending(store, notifier, SETTINGS, now=T0, due_only=False).sent == 0
+    assert smtp_server.messages == []
+    assert store.release_held("daily", T0 + timedelta(minutes=1)) == 4
+    _hits(store, 1, route, start=9, at=T0 + timedelta(minutes=2))  # after the digest time: next period
+    report = deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(minutes=3))
+    assert report.sent == 4
+    (mail,) = smtp_server.messages
+    text = body_text(mail)
+    assert "digest: 2 event(s), 4 stories" in mail["Subject"]
+    assert "Also reported by: Outlet" in text
+    assert "RELOS story 9" not in text
+    assert store.outbox_counts() == {"sent": 4, "pending": 1}
+
+
+def test_quiet_hours_hold_alerts_and_release_them_as_one_message(
+    store: Store, http_server: HTTPServer
+) -> None:
+    """Instant alerts queued in quiet hours wait and then go out together in one message."""
+    notifier = _hook(http_server, quiet_hours="22:00-07:00", timezone="Asia/Kolkata")
+    night = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # 23:30 in Kolkata
+    _hits(store, 3, TargetRoute("chat"), at=night)
+    assert deliver_pending(store, notifier, SETTINGS, now=night).sent == 0
+    morning = datetime(2026, 11, 21, 1, 45, tzinfo=UTC)  # 07:15 in Kolkata
+    assert deliver_pending(store, notifier, SETTINGS, now=morning).sent == 3
+    (post,) = http_server.posts("/hook")
+    assert "3 alert(s) held during quiet hours" in post["title"]
+
+
+def test_quiet_window_arithmetic() -> None:
+    """Windows spanning midnight, in the target's zone."""
+    window = (time(22, 0), time(7, 0))
+    assert in_quiet_hours(window, "Asia/Kolkata", datetime(2026, 11, 20, 17, 0, tzinfo=UTC))  # 22:30
+    assert not in_quiet_hours(window, "Asia/Kolkata", datetime(2026, 11, 20, 6, 0, tzinfo=UTC))  # 11:30
+    start, end = last_quiet_window(window, "Asia/Kolkata", datetime(2026, 11, 21, 3, 0, tzinfo=UTC))
+    assert (start, end) == (
+        datetime(2026, 11, 20, 16, 30, tzinfo=UTC),
+        datetime(2026, 11, 21, 1, 30, tzinfo=UTC),
+    )
+
+
+def test_webhook_500_then_429_is_retried_and_delivered_once(store: Store, http_server: HTTPServer) -> None:
+    """A failing webhook keeps the alert pending with backoff; it is delivered once when it recovers."""
+    notifier = _hook(http_server)
+    http_server.post_status = [(500, {}), (429, {"Retry-After": "30"})]
+    _hits(store, 1, TargetRoute("chat"))
+    assert deliver_pending(store, notifier, SETTINGS, now=T0).failed == 1
+    assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(seconds=1)).sent == 0, "backoff"
+    assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(seconds=30)).failed == 1
+    assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(minutes=5)).sent == 1
+    assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(hours=1)).sent == 0
+    assert len(http_server.requests) == 3
+    (entry,) = store.list_outbox()
+    assert (entry.status, entry.attempts) == ("sent", 3)
+
+
+def test_undeliverable_alerts_die_after_the_limit_and_the_admin_is_told_once(
+    store: Store, http_server: HTTPServer
+) -> None:
+    """After dead_after of failures a row is dead; the admin target hears about it once; retry requeues."""
+    from tests.servers import free_port
+
+    notifier = Notifier(
+        [
+            NotificationConfig(
+                name="email", url=f"mailto://127.0.0.1:{free_port()}?from=a@example.org&to=b@example.org"
+            ),
+            NotificationConfig(name="admin", url=f"json://127.0.0.1:{http_server.port}/admin"),
+        ],
+        Renderer(),
+    )
+    _hits(store, 2, TargetRoute("email"))
+    assert deliver_pending(store, notifier, SETTINGS, now=T0, admin="admin").failed == 2
+    day = T0 + timedelta(hours=25)
+    deliver_pending(store, notifier, SETTINGS, now=day, admin="admin")
+    deliver_pending(store, notifier, SETTINGS, now=day + timedelta(hours=1), admin="admin")
+    (notice,) = http_server.posts("/admin")
+    assert "2 alert(s) to email could not be delivered" in notice["title"]
+    assert store.outbox_counts() == {"dead": 2, "sent": 1}
+    assert store.retry(all_dead=True, now=day) == 2
+    assert store.outbox_counts() == {"pending": 2, "sent": 1}
+
+
+def test_only_the_first_story_of_a_cluster_alerts_and_updates_are_throttled(store: Store) -> None:
+    """Later stories of an alerted cluster are suppressed; an update target gets at most one
+    "now also reported by" per hour."""
+    _hits(store, 1, TargetRoute("quiet"), cluster="c-9", outlet="PTI")
+    _hits(store, 1, TargetRoute("quiet"), start=1, cluster="c-9", outlet="ANI")
+    assert store.outbox_counts() == {"pending": 1}
+    route = TargetRoute("loud", on_cluster="update")
+    _hits(store, 1, route, start=10, cluster="c-7", outlet="TASS")
+    _hits(store, 1, route, start=11, cluster="c-7", outlet="RIA", at=T0 + timedelta(minutes=10))
+    _hits(store, 1, route, start=12, cluster="c-7", outlet="Hindu", at=T0 + timedelta(minutes=70))
+    _hits(store, 1, route, start=13, cluster="c-7", outlet="NDTV", at=T0 + timedelta(minutes=80))
+    rows = store.claim_deliveries(T0 + timedelta(hours=3), timedelta(minutes=1))
+    loud = sorted((r.kind for r in rows if r.target == "loud"))
+    assert loud == ["alert", "update"]
+    update = next(r for r in rows if r.kind == "update")
+    assert update.title == "[monitor] relos: now also reported by Hindu"
+    assert "3 outlets" in (update.body or "")
+
+
+def test_feed_health_is_told_once_when_failing_and_once_on_recovery(store: Store) -> None:
+    """Failing for longer than the threshold → one change; still failing → none; success → recovered."""
+    feed = store.list_feeds()[0].id
+    for minutes in (0, 30, 400):
+        store.record_poll(
+            feed, now=T0 + timedelta(minutes=minutes), next_poll=T0, status="500", error="fetch: x: HTTP 500"
+        )
+    now = T0 + timedelta(hours=7)
+    changes = store.health_changes(now, timedelta(hours=6), timedelta(days=3), ["Herald"])
+    assert [(c.feed, c.state) for c in changes] == [("Herald", "failing")]
+    assert "HTTP 500" in changes[0].detail
+    assert store.health_changes(now, timedelta(hours=6), timedelta(days=3), ["Herald"]) == []
+    store.record_poll(feed, now=now, next_poll=now, status="200", new_stories=2)
+    (recovered,) = store.health_changes(now, timedelta(hours=6), timedelta(days=3), ["Herald"])
+    assert recovered.state == "ok"
+    silent_at = now + timedelta(days=4)
+    store.record_poll(feed, now=silent_at, next_poll=silent_at, status="200")
+    (silent,) = store.health_changes(silent_at, timedelta(hours=6), timedelta(days=3), ["Herald"])
+    assert silent.state == "silent"
+
+
+def test_rate_limit_config_parses() -> None:
+    """`rate_limit: 5/1m` means five per minute."""
+    config = NotificationConfig.model_validate({"name": "x", "rate_limit": "5/1m"})
+    assert config.rate_limit == RateLimit(count=5, period=timedelta(minutes=1))
