@@ -195,7 +195,7 @@ def test_only_the_first_story_of_a_cluster_alerts_and_updates_are_throttled(stor
     _hits(store, 1, route, start=12, cluster="c-7", outlet="Hindu", at=T0 + timedelta(minutes=70))
     _hits(store, 1, route, start=13, cluster="c-7", outlet="NDTV", at=T0 + timedelta(minutes=80))
     rows = store.claim_deliveries(T0 + timedelta(hours=3), timedelta(minutes=1))
-    loud = sorted((r.kind for r in rows if r.target == "loud"))
+    loud = sorted(r.kind for r in rows if r.target == "loud")
     assert loud == ["alert", "update"]
     update = next(r for r in rows if r.kind == "update")
     assert update.title == "[monitor] relos: now also reported by Hindu"

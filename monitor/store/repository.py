@@ -765,7 +765,9 @@ class Store:
             .order_by(OutboxRow.id.desc())
             .limit(limit)
         )
-        if status is not None:
+        if status == "failed":  # pending, but its last attempt failed: waiting for a retry
+            query = query.where(OutboxRow.status == "pending", OutboxRow.last_error.is_not(None))
+        elif status is not None:
             query = query.where(OutboxRow.status == status)
         with self._session() as session:
             return [

@@ -1,0 +1,170 @@
+"""The daemon as users run it (a subprocess): crash safety, digests on schedule, and the
+delivery commands, against a local feed server, a real SMTP server and a webhook receiver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.feeds import NOISE_ITEM, RELOS_ITEM, Item, rss
+from tests.servers import HTTPServer, Route, SMTPServer, body_text, free_port, wait_for
+from tests.test_cli import RULES, monitor, write_config
+
+
+class Daemon:
+    """`monitor run` in a subprocess, stopped at the end of the test whatever happens."""
+
+    def __init__(self, config: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "--config", str(config), "run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ},
+        )
+
+    def stop(self, sig: int = signal.SIGTERM) -> tuple[int, str]:
+        self.proc.send_signal(sig)
+        _out, err = self.proc.communicate(timeout=30)
+        return self.proc.returncode, err
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.communicate()
+
+
+def test_sigkill_then_restart_loses_nothing_and_repeats_nothing(
+    tmp_path: Path, db_url: str, http_server: HTTPServer, smtp_server: SMTPServer, daemons: list[Daemon]
+) -> None:
+    """SMTP down for several ticks, daemon SIGKILLed, SMTP up, daemon restarted: each alert
+    reaches each target exactly once."""
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
+    config = write_config(tmp_path, db_url, http_server.url("/rss"), smtp_server, http_server.port)
+    smtp_server.stop()
+    first = Daemon(config)
+    daemons.append(first)
+    assert wait_for(lambda: len(http_server.posts("/hook")) == 1, 30), "webhook alert not sent"
+    time.sleep(4)  # several delivery ticks with SMTP down
+    first.proc.kill()
+    first.proc.communicate()
+    assert smtp_server.messages == []
+    pending = monitor(config, "outbox", "--status", "failed")
+    assert "email" in pending.stdout and "alert" in pending.stdout
+    smtp_server.start()
+    second = Daemon(config)
+    daemons.append(second)
+    assert wait_for(lambda: len(smtp_server.messages) == 1, 60), "email not delivered after restart"
+    time.sleep(3)  # more ticks: nothing may be repeated
+    code, err = second.stop()
+    assert code == 0, err
+    assert len(smtp_server.messages) == 1
+    assert len(http_server.posts("/hook")) == 1
+    assert "totals: sent 2" in monitor(config, "outbox").stdout
+
+
+def test_digest_goes_out_at_its_scheduled_time_with_exactly_that_periods_hits(
+    tmp_path: Path, http_server: HTTPServer, smtp_server: SMTPServer, daemons: list[Daemon]
+) -> None:
+    """A digest target receives nothing instantly, then one email per period holding its hits."""
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
+    config = tmp_path / "digest.yaml"
+    config.write_text(
+        f"""
+database: sqlite:///{tmp_path}/d.db
+interval: 1s
+tick: 1s
+full_text: never
+delivery: {{tick: 1s}}
+feeds:
+  - name: Test Herald
+    url: {http_server.url("/rss")}
+{RULES}
+notifications:
+  - name: morning
+    url: {smtp_server.url()}
+    mode: digest
+    schedule: "*/6 * * * * *"
+    timezone: Asia/Kolkata
+""",
+        encoding="utf-8",
+    )
+    assert "notifications: 0 sent" in monitor(config, "run", "--once").stdout
+    assert smtp_server.messages == []
+    daemon = Daemon(config)
+    daemons.append(daemon)
+    assert wait_for(lambda: len(smtp_server.messages) == 1, 30), "no digest"
+    first = smtp_server.messages[0]
+    assert "digest: 1 event(s), 1 story" in first["Subject"]
+    assert "Duma ratifies RELOS" in body_text(first) and "IST" in body_text(first)
+    second_item = Item(
+        "h-3",
+        "RELOS implementation talks begin in Moscow",
+        "Officials met on Monday.",
+        "https://herald.example/news/relos-talks",
+    )
+    http_server.routes["/rss"] = Route(rss([second_item, RELOS_ITEM, NOISE_ITEM]))
+    assert wait_for(lambda: len(smtp_server.messages) == 2, 30), "no second digest"
+    second = body_text(smtp_server.messages[1])
+    assert "RELOS implementation talks" in second and "Duma ratifies" not in second
+    time.sleep(7)  # an empty period sends nothing (send_empty is off)
+    code, err = daemon.stop()
+    assert code == 0, err
+    assert len(smtp_server.messages) == 2
+
+
+def test_notify_test_sends_a_sample_and_says_what_failed(
+    tmp_path: Path, http_server: HTTPServer, smtp_server: SMTPServer
+) -> None:
+    """`monitor notify test` delivers a sample to a working target and names the failure of a dead one."""
+    config = write_config(
+        tmp_path, f"sqlite:///{tmp_path}/m.db", http_server.url("/rss"), smtp_server, http_server.port
+    )
+    ok = monitor(config, "notify", "test", "--target", "email")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.startswith("email: sent")
+    (mail,) = smtp_server.messages
+    assert "Test alert from monitor" in mail["Subject"]
+    config.write_text(config.read_text().replace(f"127.0.0.1:{smtp_server.port}", f"127.0.0.1:{free_port()}"))
+    bad = monitor(config, "notify", "test")
+    assert bad.returncode == 1
+    assert "email: FAILED" in bad.stdout and "chat: sent" in bad.stdout
+
+
+def test_outbox_lists_and_retries_dead_rows(
+    tmp_path: Path, http_server: HTTPServer, smtp_server: SMTPServer
+) -> None:
+    """Dead rows are listed with their error and `outbox retry --all-dead` sends them again once."""
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM]))
+    config = write_config(
+        tmp_path,
+        f"sqlite:///{tmp_path}/m.db",
+        http_server.url("/rss"),
+        smtp_server,
+        http_server.port,
+        extra="delivery:\n  dead_after: 1s\n  tick: 1s\n  retry_base: 1s\n",
+    )
+    config.write_text(config.read_text().replace("delivery:\n  tick: 1s\n  retry_base: 1s\n", "", 1))
+    smtp_server.stop()
+    monitor(config, "run", "--once")
+    time.sleep(1.5)
+    monitor(config, "run", "--once")
+    dead = monitor(config, "outbox", "--status", "dead")
+    assert "email" in dead.stdout and "Duma ratifies RELOS" in dead.stdout
+    smtp_server.start()
+    retried = monitor(config, "outbox", "retry", "--all-dead")
+    assert "requeued 1 row(s)" in retried.stdout
+    assert "notifications: 1 sent" in monitor(config, "run", "--once").stdout
+    assert len(smtp_server.messages) == 1
