@@ -288,7 +288,10 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     notifier = build_notifier(settings)
     names = [args.target] if args.target else [t.name for t in settings.notifications]
     now = datetime.now(UTC)
-    summary = "Russia's State Duma ratified the Reciprocal Exchange of Logistic Support (RELOS) agreement with India."
+    summary = (
+        "Russia's State Duma ratified the Reciprocal Exchange of Logistic Support (RELOS) "
+        "agreement with India."
+    )
     start = summary.index("RELOS")
     story = Story(
         feed="monitor",
