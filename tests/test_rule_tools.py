@@ -1,0 +1,88 @@
+"""`monitor match` and `monitor backtest`: the rule writer's tools, through the real CLI on a
+real database and a local web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.feeds import NOISE_ITEM, RELOS_ITEM, rss
+from tests.servers import HTTPServer, Route
+from tests.test_cli import monitor
+
+CONFIG = """
+database: sqlite:///{db}
+full_text: never
+feeds:
+  - name: Test Herald
+    url: {feed}
+term_lists:
+  pact_names: ["=RELOS", "Reciprocal Exchange of Logistic* Support"]
+rules:
+  - name: relos
+    query: '@pact_names OR ("logistics pact" AND Russia AND India)'
+  - name: moves
+    query: relocat*
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, http_server: HTTPServer) -> Path:
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
+    path = tmp_path / "monitor.yaml"
+    path.write_text(CONFIG.format(db=tmp_path / "m.db", feed=http_server.url("/rss")), encoding="utf-8")
+    return path
+
+
+def test_match_shows_the_terms_in_context(config: Path) -> None:
+    """A matching text prints MATCH with the matched term marked in its sentence; exit 0."""
+    result = monitor(config, "match", "--rule", "relos", "--text", "Russia's Duma ratified RELOS on Tuesday.")
+    assert result.returncode == 0, result.stderr
+    assert "MATCH: rule 'relos'" in result.stdout and "«RELOS»" in result.stdout
+
+
+def test_no_match_says_what_was_found_and_what_failed(config: Path) -> None:
+    """A near miss exits 1 and shows the terms found and the failing part; case matters for =RELOS."""
+    result = monitor(config, "match", "--rule", "relos", "--text",
+                     "Mr Relos signed a logistics pact with Russia.")
+    assert result.returncode == 1
+    assert "NO MATCH" in result.stdout and "failed:" in result.stdout
+    assert "logistics pact" in result.stdout
+
+
+def test_match_a_query_directly_and_bad_queries_point_at_the_error(config: Path) -> None:
+    """--query tries a query without editing the config; a broken one exits 2 with its position."""
+    ok = monitor(config, "match", "--query", '"India Russia"~3', "--text", "India and Russia held talks.")
+    assert ok.returncode == 0, ok.stderr
+    bad = monitor(config, "match", "--query", "RELOS AND (India", "--text", "x")
+    assert bad.returncode == 2
+    assert "--query: position 10" in bad.stderr and "^" in bad.stderr
+    unknown = monitor(config, "match", "--rule", "relso", "--text", "x")
+    assert unknown.returncode == 2 and "unknown rule 'relso' (known: relos, moves)" in unknown.stderr
+
+
+def test_match_a_file_and_a_url(config: Path, tmp_path: Path, http_server: HTTPServer) -> None:
+    """Text comes from a file or from a web page's main text."""
+    page = tmp_path / "story.html"
+    page.write_text("<html><body><p>The Reciprocal Exchange of Logistics Support pact</p></body></html>")
+    assert monitor(config, "match", "--rule", "relos", "--file", str(page)).returncode == 0
+    http_server.routes["/article"] = Route(
+        b"<html><body><nav>RELOS explained</nav><article><p>" + b"The company said it would relocate "
+        b"its warehouse to the outskirts of the city next spring, citing rents. " * 4
+        + b"</p></article></body></html>", headers={"Content-Type": "text/html"})
+    url = http_server.url("/article")
+    assert monitor(config, "match", "--rule", "moves", "--url", url).returncode == 0
+    assert monitor(config, "match", "--rule", "relos", "--url", url).returncode == 1, "menu text leaked"
+
+
+def test_backtest_lists_what_a_rule_would_have_caught(config: Path) -> None:
+    """After stories are stored, backtest runs a rule or a new query over them with counts."""
+    assert monitor(config, "run", "--once").returncode == 0
+    relos = monitor(config, "backtest", "--rule", "relos", "--since", "7d")
+    assert relos.returncode == 0, relos.stderr
+    assert "Duma ratifies RELOS" in relos.stdout and "relocation" not in relos.stdout
+    assert "1 of 2 stories published within 7d would match" in relos.stdout
+    query = monitor(config, "backtest", "--query", "warehouse OR relocat*")
+    assert "Retail chain announces relocation" in query.stdout
+    assert "by feed: Test Herald 1" in query.stdout
