@@ -41,11 +41,22 @@ def _queue(store: Store, count: int, target: str, offset: int) -> None:
     feed = store.list_feeds()[0].id
     now = datetime.now(UTC)
     for n in range(offset, offset + count):
-        story = Story(feed="Herald", guid=f"g{n}", url=f"https://herald.example/{n}",
-                      title=f"RELOS story {n}", summary="Russia ratified the RELOS pact with India.",
-                      published=now, fetched=now)
-        store.save_story(feed, story, [Match("relos", ("RELOS",), (Span("summary", 22, 27, "RELOS"),))],
-                         {"relos": (TargetRoute(target),)}, alert=True)
+        story = Story(
+            feed="Herald",
+            guid=f"g{n}",
+            url=f"https://herald.example/{n}",
+            title=f"RELOS story {n}",
+            summary="Russia ratified the RELOS pact with India.",
+            published=now,
+            fetched=now,
+        )
+        store.save_story(
+            feed,
+            story,
+            [Match("relos", ("RELOS",), (Span("summary", 22, 27, "RELOS"),))],
+            {"relos": (TargetRoute(target),)},
+            alert=True,
+        )
 
 
 def latency(hits: int, settings: DeliverySettings, runs: int) -> float:
@@ -78,8 +89,9 @@ def throughput(alerts: int, runs: int) -> float:
     rates = []
     server = HTTPServer()
     try:
-        notifier = Notifier([NotificationConfig(name="hook", url=f"json://127.0.0.1:{server.port}/h")],
-                            Renderer())
+        notifier = Notifier(
+            [NotificationConfig(name="hook", url=f"json://127.0.0.1:{server.port}/h")], Renderer()
+        )
         settings = DeliverySettings(batch_threshold=alerts + 1)
         for run in range(runs):
             with tempfile.TemporaryDirectory() as directory:
@@ -107,8 +119,10 @@ def main() -> None:
     print(f"hit stored → SMTP accepted, 1 hit:                     {one * 1000:8.1f} ms")
     print(f"hit stored → SMTP accepted, 100 hits (batched, 4 msg): {batched * 1000:8.1f} ms")
     print(f"hit stored → SMTP accepted, 100 hits (100 emails):     {single * 1000:8.1f} ms")
-    print(f"outbox throughput to a webhook, 1 message per alert:   {rate:8.0f} alerts/s "
-          "(json:// is not paced; Slack targets send at most 1 message/s)")
+    print(
+        f"outbox throughput to a webhook, 1 message per alert:   {rate:8.0f} alerts/s "
+        "(json:// is not paced; Slack targets send at most 1 message/s)"
+    )
 
 
 if __name__ == "__main__":

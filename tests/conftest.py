@@ -35,8 +35,9 @@ def smtp_server() -> Iterator[SMTPServer]:
 
 def _pg_admin() -> psycopg.Connection[tuple[object, ...]]:
     url = make_url(PG_ADMIN_URL)
-    return psycopg.connect(host=url.host, port=url.port or 5432, user=url.username,
-                           dbname=url.database, autocommit=True)
+    return psycopg.connect(
+        host=url.host, port=url.port or 5432, user=url.username, dbname=url.database, autocommit=True
+    )
 
 
 @pytest.fixture

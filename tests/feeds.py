@@ -26,18 +26,22 @@ def rss(items: list[Item], title: str = "Test Herald") -> bytes:
         f"<description>{escape(i.description)}</description></item>"
         for i in items
     )
-    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{escape(title)}'
-            f"</title><link>https://herald.example/</link><description>t</description>{body}"
-            "</channel></rss>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>{escape(title)}'
+        f"</title><link>https://herald.example/</link><description>t</description>{body}"
+        "</channel></rss>"
+    ).encode()
 
 
 RELOS_ITEM = Item(
-    "h-1", "Duma ratifies RELOS military logistics pact with India",
+    "h-1",
+    "Duma ratifies RELOS military logistics pact with India",
     "Russia's lower house ratified the Reciprocal Exchange of Logistic Support agreement.",
     "https://herald.example/news/relos-ratified?utm_source=rss",
 )
 NOISE_ITEM = Item(
-    "h-2", "Retail chain announces relocation of warehouse",
+    "h-2",
+    "Retail chain announces relocation of warehouse",
     "The company will relocate its logistics hub to the outskirts of Pune.",
     "https://herald.example/business/relocation",
 )

@@ -121,8 +121,11 @@ class HTTPServer:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def posts(self, path: str | None = None) -> list[dict[str, Any]]:
-        return [json.loads(r.body) for r in self.requests
-                if r.method == "POST" and (path is None or r.path.startswith(path))]
+        return [
+            json.loads(r.body)
+            for r in self.requests
+            if r.method == "POST" and (path is None or r.path.startswith(path))
+        ]
 
     def close(self) -> None:
         self._httpd.shutdown()

@@ -24,17 +24,25 @@ rules:
 """
 
 
-def monitor(config: Path, *args: str, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, check=False)
+def monitor(
+    config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
-def write_config(tmp_path: Path, db_url: str, feed_url: str, smtp: SMTPServer, hook_port: int,
-                 extra: str = "") -> Path:
+def write_config(
+    tmp_path: Path, db_url: str, feed_url: str, smtp: SMTPServer, hook_port: int, extra: str = ""
+) -> Path:
     path = tmp_path / "monitor.yaml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 database: {db_url}
 interval: 1s
 tick: 1s
@@ -51,14 +59,17 @@ notifications:
     url: {smtp.url()}
   - name: chat
     url: json://127.0.0.1:{hook_port}/hook
-{extra}""", encoding="utf-8")
+{extra}""",
+        encoding="utf-8",
+    )
     return path
 
 
 @pytest.fixture
 def setup(tmp_path: Path, db_url: str, http_server: HTTPServer, smtp_server: SMTPServer) -> Path:
-    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]),
-                                       headers={"Content-Type": "application/rss+xml"})
+    http_server.routes["/rss"] = Route(
+        rss([RELOS_ITEM, NOISE_ITEM]), headers={"Content-Type": "application/rss+xml"}
+    )
     return write_config(tmp_path, db_url, http_server.url("/rss"), smtp_server, http_server.port)
 
 
@@ -68,8 +79,9 @@ def test_run_once_alerts_a_matching_story_once_by_email_and_webhook(
     """One matching story → one email and one webhook post; a second run sends nothing new."""
     result = monitor(setup, "run", "--once")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ("feeds: 1 ok, 0 failed; new stories: 2; hits: 1; "
-                                     "notifications: 2 sent, 0 failed")
+    assert result.stdout.strip() == (
+        "feeds: 1 ok, 0 failed; new stories: 2; hits: 1; notifications: 2 sent, 0 failed"
+    )
     (mail,) = smtp_server.messages
     assert "RELOS" in mail["Subject"]
     text = body_text(mail)
@@ -124,17 +136,24 @@ def test_broken_feed_is_reported_and_others_go_on(
 ) -> None:
     """A feed serving HTML and one answering 500 fail visibly; the good feed still alerts."""
     http_server.routes["/rss"] = Route(rss([RELOS_ITEM]))
-    http_server.routes["/html"] = Route(b"<html><body>not a feed</body></html>",
-                                        headers={"Content-Type": "text/html"})
+    http_server.routes["/html"] = Route(
+        b"<html><body>not a feed</body></html>", headers={"Content-Type": "text/html"}
+    )
     http_server.routes["/500"] = Route(b"oops", status=500)
-    config = write_config(tmp_path, f"sqlite:///{tmp_path}/m.db", http_server.url("/rss"), smtp_server,
-                          http_server.port)
-    config.write_text(config.read_text().replace("feeds:\n", f"""feeds:
+    config = write_config(
+        tmp_path, f"sqlite:///{tmp_path}/m.db", http_server.url("/rss"), smtp_server, http_server.port
+    )
+    config.write_text(
+        config.read_text().replace(
+            "feeds:\n",
+            f"""feeds:
   - name: Broken Page
-    url: {http_server.url('/html')}
+    url: {http_server.url("/html")}
   - name: Failing Server
-    url: {http_server.url('/500')}
-"""))
+    url: {http_server.url("/500")}
+""",
+        )
+    )
     result = monitor(config, "run", "--once")
     assert result.returncode == 0, result.stderr
     assert "feeds: 1 ok, 2 failed" in result.stdout
@@ -149,11 +168,17 @@ def test_first_poll_does_not_alert_old_stories(
     tmp_path: Path, http_server: HTTPServer, smtp_server: SMTPServer
 ) -> None:
     """Stories older than max_age on a new feed's first poll are stored but not alerted."""
-    old = Item("old-1", "RELOS: what the pact means", "Explainer", "https://herald.example/old",
-               age=__import__("datetime").timedelta(days=10))
+    old = Item(
+        "old-1",
+        "RELOS: what the pact means",
+        "Explainer",
+        "https://herald.example/old",
+        age=__import__("datetime").timedelta(days=10),
+    )
     http_server.routes["/rss"] = Route(rss([old]))
-    config = write_config(tmp_path, f"sqlite:///{tmp_path}/m.db", http_server.url("/rss"), smtp_server,
-                          http_server.port)
+    config = write_config(
+        tmp_path, f"sqlite:///{tmp_path}/m.db", http_server.url("/rss"), smtp_server, http_server.port
+    )
     result = monitor(config, "run", "--once")
     assert "hits: 1; notifications: 0 sent" in result.stdout
     assert smtp_server.messages == []
@@ -165,8 +190,12 @@ def test_daemon_picks_up_a_new_story_and_stops_cleanly_on_sigterm(
 ) -> None:
     """The running daemon alerts a story added while it runs, then exits 0 on SIGTERM."""
     http_server.routes["/rss"] = Route(rss([NOISE_ITEM]))
-    proc = subprocess.Popen([sys.executable, "-m", "monitor", "--config", str(setup), "run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(setup), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert wait_for(lambda: len([r for r in http_server.requests if r.path == "/rss"]) >= 1, 30)
         time.sleep(0.5)
@@ -187,13 +216,26 @@ def test_daemon_picks_up_a_new_story_and_stops_cleanly_on_sigterm(
 
 BAD_CONFIGS = [
     ("unknown key", "database: {db}\nfeedz: []\n" + RULES, "feedz", "unknown key 'feedz'"),
-    ("bad URL", "database: {db}\nfeeds:\n  - name: x\n    url: gopher://x/\n" + RULES, "feeds[0].url",
-     "not an http"),
+    (
+        "bad URL",
+        "database: {db}\nfeeds:\n  - name: x\n    url: gopher://x/\n" + RULES,
+        "feeds[0].url",
+        "not an http",
+    ),
     ("missing rules", "database: {db}\nfeeds: []\n", "rules", "required key is missing"),
     ("bad YAML", "database: {db}\nfeeds: [\n" + RULES, "", "invalid YAML"),
-    ("bad query", "database: {db}\nrules:\n  - name: r\n    query: 'RELOS AND'\n", "rules[0].query", "position"),
-    ("bad target URL", "database: {db}\n" + RULES + "notifications:\n  - name: n\n    url: 'nope://x'\n",
-     "notifications[0].url", "apprise"),
+    (
+        "bad query",
+        "database: {db}\nrules:\n  - name: r\n    query: 'RELOS AND'\n",
+        "rules[0].query",
+        "position",
+    ),
+    (
+        "bad target URL",
+        "database: {db}\n" + RULES + "notifications:\n  - name: n\n    url: 'nope://x'\n",
+        "notifications[0].url",
+        "apprise",
+    ),
 ]
 
 

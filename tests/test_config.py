@@ -57,8 +57,11 @@ def test_database_env_overrides(tmp_path: Path) -> None:
 
 def test_include_merges_rules_and_term_lists(tmp_path: Path) -> None:
     """Included files add term lists and rules to the including config."""
-    _write(tmp_path, "term_lists:\n  india: [India, Bharat]\nrules:\n  - name: extra\n    query: '@india'\n",
-           "rules.yaml")
+    _write(
+        tmp_path,
+        "term_lists:\n  india: [India, Bharat]\nrules:\n  - name: extra\n    query: '@india'\n",
+        "rules.yaml",
+    )
     settings = load_settings(_write(tmp_path, GOOD + "include: [rules.yaml]\n"), env={})
     assert [r.name for r in settings.rules] == ["relos", "extra"]
     assert settings.term_lists == {"india": ("India", "Bharat")}
@@ -69,16 +72,25 @@ def test_include_merges_rules_and_term_lists(tmp_path: Path) -> None:
     [
         (GOOD.replace("interval: 10m", "intervall: 10m"), "intervall", "unknown key 'intervall'"),
         (GOOD.replace("    interval: 1h", "    interval: soon"), "feeds[1].interval", "not a duration"),
-        (GOOD.replace("https://herald.example/rss", "ftp://herald.example/rss"), "feeds[0].url",
-         "not an http"),
+        (
+            GOOD.replace("https://herald.example/rss", "ftp://herald.example/rss"),
+            "feeds[0].url",
+            "not an http",
+        ),
         (GOOD.replace("https://herald.example/rss", "https:///rss"), "feeds[0].url", "has no host"),
-        (GOOD.replace("    rules: [relos]", "    rules: [relso]"), "notifications[0].rules",
-         "unknown rule 'relso'"),
+        (
+            GOOD.replace("    rules: [relos]", "    rules: [relso]"),
+            "notifications[0].rules",
+            "unknown rule 'relso'",
+        ),
         (GOOD.replace("  - name: Local", "  - name: Herald"), "feeds[1].name", "duplicate name"),
         ("feeds: []\n", "rules", "required key is missing"),
         ("rules: []\n", "rules", "at least 1"),
-        (GOOD.replace("  - name: relos\n    query: RELOS", "  - query: RELOS"), "rules[0].name",
-         "required key is missing"),
+        (
+            GOOD.replace("  - name: relos\n    query: RELOS", "  - query: RELOS"),
+            "rules[0].name",
+            "required key is missing",
+        ),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, key: str, message: str) -> None:
@@ -100,7 +112,7 @@ def test_bad_yaml_reports_line_and_column(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     """A config that does not exist is a ConfigError naming it."""
-    with pytest.raises(ConfigError, match="nope.yaml: cannot read"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: cannot read"):
         load_settings(tmp_path / "nope.yaml", env={})
 
 

@@ -14,8 +14,9 @@ from monitor.errors import FetchError, FetchTimeout, HTTPStatusError, TooLarge
 from monitor.fetch import FetchLimits, backoff_delay, fetch, make_client, parse_retry_after
 from tests.servers import HTTPServer, Route
 
-LIMITS = FetchLimits(connect_timeout=2, read_timeout=0.5, max_bytes=50_000, max_redirects=3,
-                     user_agent="monitor-test/1")
+LIMITS = FetchLimits(
+    connect_timeout=2, read_timeout=0.5, max_bytes=50_000, max_redirects=3, user_agent="monitor-test/1"
+)
 
 
 @pytest.fixture
@@ -24,11 +25,13 @@ def client() -> Iterator[httpx.Client]:
         yield c
 
 
-def test_200_returns_body_validators_and_sends_user_agent(http_server: HTTPServer,
-                                                          client: httpx.Client) -> None:
+def test_200_returns_body_validators_and_sends_user_agent(
+    http_server: HTTPServer, client: httpx.Client
+) -> None:
     """A 200 gives the body and the ETag/Last-Modified to send next time, with our User-Agent."""
-    http_server.routes["/feed"] = Route(b"<rss/>", headers={"Last-Modified": "Mon, 01 Jan 2026 00:00:00 GMT"},
-                                        etag='"v1"')
+    http_server.routes["/feed"] = Route(
+        b"<rss/>", headers={"Last-Modified": "Mon, 01 Jan 2026 00:00:00 GMT"}, etag='"v1"'
+    )
     got = fetch(client, http_server.url("/feed"), LIMITS)
     assert (got.status, got.body, got.etag) == (200, b"<rss/>", '"v1"')
     assert got.last_modified == "Mon, 01 Jan 2026 00:00:00 GMT"

@@ -30,21 +30,35 @@ def test_story_caught_only_by_its_article_body_is_alerted_and_menus_never_match(
     http_server.routes["/article/putin-visit"] = Route(ARTICLE, headers={"Content-Type": "text/html"})
     http_server.routes["/article/menu-only"] = Route(
         (FIXTURES / "articles" / "news_nav_footer.html").read_bytes(),
-        headers={"Content-Type": "text/html; charset=utf-8"})
-    http_server.routes["/rss"] = Route(rss([
-        Item("v-1", "Putin lands in New Delhi for two-day visit", "The Russian president is on his "
-             "first visit in four years.", http_server.url("/article/putin-visit")),
-        Item("v-2", "Leaders meet ahead of summit", "Talks begin on Friday.",
-             http_server.url("/article/menu-only")),
-    ]))
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
+    http_server.routes["/rss"] = Route(
+        rss(
+            [
+                Item(
+                    "v-1",
+                    "Putin lands in New Delhi for two-day visit",
+                    "The Russian president is on his first visit in four years.",
+                    http_server.url("/article/putin-visit"),
+                ),
+                Item(
+                    "v-2",
+                    "Leaders meet ahead of summit",
+                    "Talks begin on Friday.",
+                    http_server.url("/article/menu-only"),
+                ),
+            ]
+        )
+    )
     config = tmp_path / "monitor.yaml"
-    config.write_text(f"""
+    config.write_text(
+        f"""
 database: sqlite:///{tmp_path}/m.db
 fulltext:
   delay: 0s
 feeds:
   - name: Test Herald
-    url: {http_server.url('/rss')}
+    url: {http_server.url("/rss")}
     full_text: auto
 rules:
   - name: relos
@@ -52,7 +66,9 @@ rules:
 notifications:
   - name: email
     url: {smtp_server.url()}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     result = monitor(config, "run", "--once")
     assert result.returncode == 0, result.stderr
     assert "new stories: 2; hits: 1; notifications: 1 sent" in result.stdout

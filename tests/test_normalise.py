@@ -49,7 +49,9 @@ def test_html_to_text(markup: str, expected: str) -> None:
 def test_story_from_entry() -> None:
     """An entry becomes a Story with canonical URL, clean text, UTC date and its feed."""
     entry = RawEntry(
-        guid=None, link="https://News.example.in/a?utm_source=rss", title="Duma &amp; RELOS",
+        guid=None,
+        link="https://News.example.in/a?utm_source=rss",
+        title="Duma &amp; RELOS",
         summary_html="<p>Ratified <b>today</b></p>",
         published=datetime(2026, 11, 20, 15, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
         content_html="<p>" + "Long article text. " * 20 + "</p>",
@@ -76,9 +78,15 @@ def test_undated_entry_gets_fetch_time_and_linkless_entry_a_unique_url() -> None
 
 def test_aggregator_entry_uses_publisher_url_and_name() -> None:
     """A Google-News-style entry carrying the publisher's URL and name is stored under them."""
-    entry = RawEntry(guid="gn-1", link="https://news.google.com/rss/articles/CBMi?oc=5", title="t",
-                     summary_html="", published=None, source_title="The Hindu",
-                     source_url="https://www.thehindu.com/news/x.ece?utm_source=gn")
+    entry = RawEntry(
+        guid="gn-1",
+        link="https://news.google.com/rss/articles/CBMi?oc=5",
+        title="t",
+        summary_html="",
+        published=None,
+        source_title="The Hindu",
+        source_url="https://www.thehindu.com/news/x.ece?utm_source=gn",
+    )
     story = normalise(entry, feed="Google News", fetched=FETCHED)
     assert story.url == "https://www.thehindu.com/news/x.ece"
     assert story.outlet == "The Hindu"

@@ -176,8 +176,8 @@ def test_empty_url_target_is_skipped_with_a_warning(caplog: pytest.LogCaptureFix
     assert "target 'slack' has an empty URL" in caplog.text
 
 
-def test_secrets_are_masked_in_failure_messages(store: Store) -> None:
-    """A failing target's error text never contains the password from its URL."""
+def test_secrets_are_masked_in_failure_messages(store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    """A failing target's password appears neither in the stored error nor in the log."""
     from tests.servers import free_port
 
     url = f"mailto://user:SuperSecret123@127.0.0.1:{free_port()}?from=a@example.org&to=b@example.org"
@@ -185,5 +185,7 @@ def test_secrets_are_masked_in_failure_messages(store: Store) -> None:
     _queue(store, 1, ("email",))
     report = deliver_pending(store, notifier, DeliverySettings(), now=NOW)
     assert report.failed == 1
-    (delivery,) = store.claim_deliveries(NOW + timedelta(days=1), timedelta(minutes=1))
+    (entry,) = store.list_outbox(status="failed")
+    assert entry.last_error and "SuperSecret123" not in entry.last_error
+    assert "SuperSecret123" not in caplog.text
     assert "SuperSecret123" not in notifier.targets["email"].masked

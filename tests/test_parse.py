@@ -46,15 +46,20 @@ def test_rdf_entries_are_read() -> None:
 def test_ill_formed_feed_with_entries_is_still_ingested() -> None:
     """A bozo feed (unescaped &, unclosed tags, truncated) still yields its entries."""
     entries = parse_feed(_read("broken.xml"), feed="broken")
-    assert [e.link for e in entries] == ["https://broken.example.net/s400",
-                                         "https://broken.example.net/second"]
+    assert [e.link for e in entries] == [
+        "https://broken.example.net/s400",
+        "https://broken.example.net/second",
+    ]
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
-    [(b"", "empty response body"), (b"   \n", "empty response body"),
-     ((FIXTURES / "not_a_feed.html").read_bytes(), "not"),
-     (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not")],
+    [
+        (b"", "empty response body"),
+        (b"   \n", "empty response body"),
+        ((FIXTURES / "not_a_feed.html").read_bytes(), "not"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not"),
+    ],
 )
 def test_unreadable_input_is_a_parse_error_naming_the_feed(body: bytes, message: str) -> None:
     """Empty bodies, HTML pages and binary junk raise ParseError naming the feed."""

@@ -36,8 +36,15 @@ def client() -> Iterator[httpx.Client]:
 
 def _ctx(store: Store, client: httpx.Client, feeds: dict[str, str]) -> PollContext:
     store.sync_feeds(feeds.items(), datetime.now(UTC))
-    return PollContext(store, client, LIMITS, compile_query("RELOS", name="relos"), {"relos": (TargetRoute("email"),)},
-                       {name: PLAN for name in feeds}, timedelta(hours=6))
+    return PollContext(
+        store,
+        client,
+        LIMITS,
+        compile_query("RELOS", name="relos"),
+        {"relos": (TargetRoute("email"),)},
+        {name: PLAN for name in feeds},
+        timedelta(hours=6),
+    )
 
 
 def _state(store: Store, name: str):  # type: ignore[no-untyped-def]
@@ -60,7 +67,9 @@ def test_new_matching_story_is_stored_with_hit_and_queued_once(
     assert state.polls_ok == 2 and state.stories == 2 and state.last_status == "200"
 
 
-def test_not_modified_feed_costs_no_parse(store: Store, client: httpx.Client, http_server: HTTPServer) -> None:
+def test_not_modified_feed_costs_no_parse(
+    store: Store, client: httpx.Client, http_server: HTTPServer
+) -> None:
     """A feed that answers 304 to our ETag is recorded as such and stores nothing."""
     http_server.routes["/rss"] = Route(rss([RELOS_ITEM]), etag='"v1"')
     ctx = _ctx(store, client, {"Herald": http_server.url("/rss")})
@@ -94,13 +103,17 @@ def test_failures_are_recorded_with_growing_backoff_and_honour_retry_after(
     assert (state.consecutive_errors, state.last_error) == (0, None)
 
 
-def test_one_bad_feed_does_not_stop_the_others(store: Store, client: httpx.Client,
-                                               http_server: HTTPServer) -> None:
+def test_one_bad_feed_does_not_stop_the_others(
+    store: Store, client: httpx.Client, http_server: HTTPServer
+) -> None:
     """Feeds are polled concurrently; a broken one fails alone."""
     http_server.routes["/good"] = Route(rss([RELOS_ITEM]))
     http_server.routes["/bad"] = Route(b"<html>nope</html>")
-    ctx = _ctx(store, client, {"Good": http_server.url("/good"), "Bad": http_server.url("/bad"),
-                               "Gone": http_server.url("/gone")})
+    ctx = _ctx(
+        store,
+        client,
+        {"Good": http_server.url("/good"), "Bad": http_server.url("/bad"), "Gone": http_server.url("/gone")},
+    )
     results = {r.feed: r for r in poll_feeds(store.list_feeds(), ctx, concurrency=3)}
     assert results["Good"].ok and results["Good"].hits == 1
     assert not results["Bad"].ok and "parse: Bad" in (results["Bad"].error or "")

@@ -44,8 +44,9 @@ def test_match_shows_the_terms_in_context(config: Path) -> None:
 
 def test_no_match_says_what_was_found_and_what_failed(config: Path) -> None:
     """A near miss exits 1 and shows the terms found and the failing part; case matters for =RELOS."""
-    result = monitor(config, "match", "--rule", "relos", "--text",
-                     "Mr Relos signed a logistics pact with Russia.")
+    result = monitor(
+        config, "match", "--rule", "relos", "--text", "Mr Relos signed a logistics pact with Russia."
+    )
     assert result.returncode == 1
     assert "NO MATCH" in result.stdout and "failed:" in result.stdout
     assert "logistics pact" in result.stdout
@@ -69,8 +70,11 @@ def test_match_a_file_and_a_url(config: Path, tmp_path: Path, http_server: HTTPS
     assert monitor(config, "match", "--rule", "relos", "--file", str(page)).returncode == 0
     http_server.routes["/article"] = Route(
         b"<html><body><nav>RELOS explained</nav><article><p>" + b"The company said it would relocate "
-        b"its warehouse to the outskirts of the city next spring, citing rents. " * 4
-        + b"</p></article></body></html>", headers={"Content-Type": "text/html"})
+        b"its warehouse to the outskirts of the city next spring, citing rents. "
+        * 4
+        + b"</p></article></body></html>",
+        headers={"Content-Type": "text/html"},
+    )
     url = http_server.url("/article")
     assert monitor(config, "match", "--rule", "moves", "--url", url).returncode == 0
     assert monitor(config, "match", "--rule", "relos", "--url", url).returncode == 1, "menu text leaked"

@@ -19,8 +19,13 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 def _story(n: int, **changes: object) -> Story:
     fields: dict[str, object] = dict(
-        feed="Herald", guid=f"g{n}", url=f"https://herald.example/{n}", title=f"Title {n}",
-        summary="RELOS ratified", published=NOW - timedelta(minutes=n), fetched=NOW,
+        feed="Herald",
+        guid=f"g{n}",
+        url=f"https://herald.example/{n}",
+        title=f"Title {n}",
+        summary="RELOS ratified",
+        published=NOW - timedelta(minutes=n),
+        fetched=NOW,
     )
     fields.update(changes)
     return Story(**fields)  # type: ignore[arg-type]
@@ -67,7 +72,13 @@ def test_saving_returns_only_new_stories_and_enforces_uniqueness(store: Store) -
 def test_hits_and_outbox_are_written_with_the_story(store: Store) -> None:
     """A matching story gets its hit and one outbox row per routed target in one go."""
     match = Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))
-    store.save_story(_feed_id(store), _story(1), [match], {"relos": (TargetRoute("email"), TargetRoute("slack"))}, alert=True)
+    store.save_story(
+        _feed_id(store),
+        _story(1),
+        [match],
+        {"relos": (TargetRoute("email"), TargetRoute("slack"))},
+        alert=True,
+    )
     (record,) = store.list_hits()
     assert record.rules == ("relos",) and record.terms == ("RELOS",)
     assert record.story.published == NOW - timedelta(minutes=1)
@@ -80,8 +91,13 @@ def test_hits_and_outbox_are_written_with_the_story(store: Store) -> None:
 
 def test_held_back_hits_are_stored_but_not_queued(store: Store) -> None:
     """alert=False (old story on a feed's first poll) keeps the hit and queues nothing."""
-    store.save_story(_feed_id(store), _story(1), [Match("relos", ("RELOS",))], {"relos": (TargetRoute("email"),)},
-                     alert=False)
+    store.save_story(
+        _feed_id(store),
+        _story(1),
+        [Match("relos", ("RELOS",))],
+        {"relos": (TargetRoute("email"),)},
+        alert=False,
+    )
     assert len(store.list_hits()) == 1
     assert store.outbox_counts() == {}
 
@@ -90,7 +106,9 @@ def test_claimed_deliveries_are_not_claimed_twice_and_sent_ones_never_again(stor
     """A claim hides rows until the lease ends; sent rows never come back; failed ones retry."""
     feed = _feed_id(store)
     for n in (1, 2):
-        store.save_story(feed, _story(n), [Match("relos", ("RELOS",))], {"relos": (TargetRoute("email"),)}, alert=True)
+        store.save_story(
+            feed, _story(n), [Match("relos", ("RELOS",))], {"relos": (TargetRoute("email"),)}, alert=True
+        )
     first = store.claim_deliveries(NOW, timedelta(minutes=5))
     assert len(first) == 2
     assert store.claim_deliveries(NOW, timedelta(minutes=5)) == []
