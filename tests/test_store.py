@@ -150,3 +150,13 @@ def test_changed_feed_url_resets_validators(store: Store) -> None:
     store.sync_feeds([("Herald", "https://herald.example/new-rss")], NOW)
     state = next(f for f in store.list_feeds() if f.id == feed)
     assert (state.url, state.etag, state.next_poll_at) == ("https://herald.example/new-rss", None, NOW)
+
+
+def test_an_edited_entry_updates_the_stored_story_and_is_not_new(store: Store) -> None:
+    """A headline edited an hour later is the same story: updated in place, never new again."""
+    feed = _feed_id(store)
+    store.save_story(feed, _story(1), [], {}, alert=True)
+    edited = _story(1, title="Title 1 (updated: Duma vote confirmed)", fetched=NOW + timedelta(hours=1))
+    assert store.unseen(feed, [edited]) == []
+    (record,) = [r for r in store.iter_stories()]
+    assert record.title == "Title 1 (updated: Duma vote confirmed)"

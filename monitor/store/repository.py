@@ -279,22 +279,31 @@ class Store:
 
     # ---- stories and hits --------------------------------------------------------------
 
-    def unseen(self, feed_id: int, stories: Sequence[Story]) -> list[Story]:
-        """The stories not stored yet (neither this feed's GUID nor the canonical URL is known)."""
+    def unseen(self, feed_id: int, stories: Sequence[Story], now: datetime | None = None) -> list[Story]:
+        """The stories not stored yet (neither this feed's GUID nor the canonical URL is known).
+
+        A known story whose headline or summary was edited since is updated in place (with
+        ``updated_at``): it is the same article, so it never alerts again."""
         if not stories:
             return []
-        with self._session() as session:
-            guids = set(
-                session.scalars(
-                    select(StoryRow.guid).where(
+        with self._session() as session, session.begin():
+            known = {
+                row.guid: row
+                for row in session.scalars(
+                    select(StoryRow).where(
                         StoryRow.feed_id == feed_id, StoryRow.guid.in_([s.guid for s in stories])
                     )
                 )
-            )
+            }
             urls = set(
                 session.scalars(select(StoryRow.url).where(StoryRow.url.in_([s.url for s in stories])))
             )
-        return [s for s in stories if s.guid not in guids and s.url not in urls]
+            for story in stories:
+                row = known.get(story.guid)
+                if row is not None and (row.title, row.summary) != (story.title, story.summary):
+                    row.title, row.summary = story.title, story.summary
+                    row.updated_at = now or story.fetched
+        return [s for s in stories if s.guid not in known and s.url not in urls]
 
     def save_story(
         self,
