@@ -146,7 +146,11 @@ class App:
         """Bring the schema up to date and make the feeds table match the config."""
         self.store.ping()
         upgrade_schema(self.store.engine)
-        self.store.sync_feeds(((f.name, f.url) for f in self.settings.feeds), datetime.now(UTC))
+        now = datetime.now(UTC)
+        self.store.sync_feeds(((f.name, f.url) for f in self.settings.feeds), now)
+        for target in self.settings.notifications:
+            if target.mode != "digest":  # e.g. switched from digest to instant: send what waits
+                self.store.release_held(target.name, now)
 
     def poll(self, *, all_now: bool = False) -> list[PollResult]:
         """Poll the due feeds (or, for ``run --once``, every enabled feed now)."""

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from monitor.config import DEFAULT_CONFIG, Settings, load_settings, parse_duration
 from monitor.errors import ConfigError, MonitorError, StoreError
 from monitor.models import Story
@@ -494,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except StoreError as exc:
         print(f"monitor: {exc}", file=sys.stderr)
+        return 3
+    except SQLAlchemyError as exc:  # the database went away or refused mid-command
+        print(f"monitor: store: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 3
     except MonitorError as exc:
         print(f"monitor: {exc}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -132,7 +133,12 @@ def fetch(
                 raise TooLarge(url, f"Content-Length {declared} is over the {limits.max_bytes} byte limit")
             chunks: list[bytes] = []
             size = 0
+            # The read timeout is per read: a server dripping bytes would hold a worker forever
+            # without a deadline for the whole body.
+            deadline = time.monotonic() + limits.read_timeout * 3 + limits.connect_timeout
             for chunk in response.iter_bytes():  # decompressed: a gzip bomb is caught here
+                if time.monotonic() > deadline:
+                    raise FetchTimeout(url, f"body not complete after {limits.read_timeout * 3:.0f} s")
                 size += len(chunk)
                 if size > limits.max_bytes:
                     raise TooLarge(url, f"body is over the {limits.max_bytes} byte limit")
@@ -176,5 +182,7 @@ def backoff_delay(
     jitter = (rng or random).uniform(0.75, 1.25) if errors > 0 else 1.0
     seconds = base * jitter
     if retry_after is not None:
-        seconds = max(seconds, retry_after)
+        # Honour the server, but never past our own ceiling: a bogus Retry-After must not
+        # park a feed for years (or overflow a datetime).
+        seconds = max(seconds, min(retry_after, max_backoff.total_seconds()))
     return timedelta(seconds=seconds)

@@ -141,7 +141,7 @@ def _failed(
     log.warning("%s (failure %d in a row; next try in %.0f s)", message, errors, delay.total_seconds())
     try:
         ctx.store.record_poll(feed.id, now=now, status=status, error=message, next_poll=now + delay)
-    except MonitorError:
+    except Exception:  # e.g. the database is locked or gone: the other feeds must go on
         log.exception("%s: could not record the failure", feed.name)
     return PollResult(feed.name, ok=False, error=message)
 

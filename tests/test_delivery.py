@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -21,8 +20,8 @@ SETTINGS = DeliverySettings(retry_base=timedelta(seconds=10))
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    engine = create_engine_for(f"sqlite:///{tmp_path}/d.db")
+def store(db_url: str) -> Iterator[Store]:
+    engine = create_engine_for(db_url)
     upgrade_schema(engine)
     s = Store(engine)
     s.sync_feeds([("Herald", "https://herald.example/rss")], T0)

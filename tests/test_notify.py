@@ -45,24 +45,38 @@ def test_html_escapes_feed_text_and_highlights_terms() -> None:
 
 
 def test_chat_markdown_neutralises_markup_and_mentions() -> None:
-    """Chat text escapes < > & and markdown, and breaks @channel / <!here> mentions."""
+    """Chat text escapes markup with CommonMark escapes, breaks @channel / <!here> mentions and
+    cannot forge a link."""
     body = Renderer().alerts([_delivery()], "markdown").body
-    assert "<script>" not in body and "&lt;script&gt;" in body
+    assert "<script>" not in body and r"\<script\>" in body
     assert "@channel" not in body and "@\u2060channel" in body
     assert "<!here>" not in body
     assert r"\[pact\](https://evil.example)" in body
     assert "**RELOS**" in body
     assert "(https://herald.example/relos?a=1&b=2)" in body
+    assert "&amp;" not in body, "apprise escapes entities for Slack itself"
+
+
+def test_feed_links_cannot_inject() -> None:
+    """A javascript: link is dropped and link-ending characters are percent-encoded."""
+    from dataclasses import replace
+
+    evil = replace(HOSTILE, link="javascript:alert(1)", url="javascript:alert(1)")
+    html = Renderer().alerts([_delivery(story=evil)], "html").body
+    assert "javascript:" not in html
+    piped = replace(HOSTILE, link="https://x.example/a|<!channel>")
+    chat = Renderer().alerts([_delivery(story=piped)], "markdown").body
+    assert "(https://x.example/a%7C%3C!channel%3E)" in chat
 
 
 @pytest.mark.parametrize(
     ("raw", "escaped"),
     [
-        ("a & b", "a &amp; b"),
-        ("<@U123>", "&lt;@\u2060U123&gt;"),
+        ("a & b", "a & b"),
+        ("<@U123>", "\\<@\u2060U123\\>"),
         ("[x](y)", r"\[x\](y)"),
         ("@here", "@\u2060here"),
-        ("Su-30 *MKI* #1", "Su-30 *MKI* #1"),
+        ("Su-30 *MKI* #1", r"Su-30 \*MKI\* \#1"),
     ],
 )
 def test_escape_chat(raw: str, escaped: str) -> None:

@@ -112,15 +112,21 @@ def test_claimed_deliveries_are_not_claimed_twice_and_sent_ones_never_again(stor
     first = store.claim_deliveries(NOW, timedelta(minutes=5))
     assert len(first) == 2
     assert store.claim_deliveries(NOW, timedelta(minutes=5)) == []
-    store.mark_sent([first[0].id], NOW)
-    store.mark_failed([first[1].id], NOW, "SMTP down", NOW + timedelta(minutes=1))
+    store.mark_sent(first[:1], NOW)
+    store.mark_failed(first[1:], NOW, "SMTP down", NOW + timedelta(minutes=1))
     assert store.claim_deliveries(NOW + timedelta(seconds=30), timedelta(minutes=5)) == []
     retry = store.claim_deliveries(NOW + timedelta(minutes=2), timedelta(minutes=5))
     assert [d.id for d in retry] == [first[1].id] and retry[0].attempts == 1
-    store.mark_sent([first[0].id], NOW)  # marking twice changes nothing
+    store.mark_sent(first[:1], NOW)  # marking twice changes nothing
     assert store.outbox_counts() == {"sent": 1, "pending": 1}
-    forced = store.claim_deliveries(NOW, timedelta(minutes=5), due_only=False)
-    assert [d.id for d in forced] == [first[1].id]
+    assert store.claim_deliveries(NOW + timedelta(minutes=3), timedelta(minutes=5), due_only=False) == [], (
+        "an explicit run skips backoff but never takes a row under another process's live claim"
+    )
+    store.mark_failed(retry, NOW + timedelta(minutes=3), "SMTP down", NOW + timedelta(hours=1))
+    forced = store.claim_deliveries(NOW + timedelta(minutes=4), timedelta(minutes=5), due_only=False)
+    assert [d.id for d in forced] == [first[1].id], "an explicit run ignores the backoff"
+    store.mark_sent(retry, NOW)  # a stale claim's outcome is not recorded over the new claim
+    assert store.outbox_counts() == {"sent": 1, "pending": 1}
 
 
 def test_due_feeds_are_claimed_once(store: Store) -> None:
@@ -160,3 +166,30 @@ def test_an_edited_entry_updates_the_stored_story_and_is_not_new(store: Store) -
     assert store.unseen(feed, [edited]) == []
     (record,) = [r for r in store.iter_stories()]
     assert record.title == "Title 1 (updated: Duma vote confirmed)"
+
+
+def test_two_concurrent_claimers_never_get_the_same_row(store: Store) -> None:
+    """Threads claiming at once (as daemon and `run --once` would) split the rows, never share them."""
+    import threading
+
+    feed = _feed_id(store)
+    for n in range(40):
+        store.save_story(
+            feed, _story(n), [Match("relos", ("RELOS",))], {"relos": (TargetRoute("email"),)}, alert=True
+        )
+    barrier = threading.Barrier(4)
+    claimed: list[list[int]] = []
+
+    def claim() -> None:
+        barrier.wait()
+        claimed.append(
+            [d.id for d in store.claim_deliveries(NOW, timedelta(minutes=5), limit=25, due_only=False)]
+        )
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ids = [i for batch in claimed for i in batch]
+    assert len(ids) == len(set(ids)) == 40

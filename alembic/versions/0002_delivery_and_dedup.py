@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 01:07:56.180824
+Create Date: 2026-11-22 01:26:28.707237
 """
 
 from __future__ import annotations
@@ -65,6 +65,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("title", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("body", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("message_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("claim_token", sa.String(length=36), nullable=True))
+        batch_op.add_column(sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("first_failed_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.alter_column("hit_id", existing_type=sa.INTEGER(), nullable=True)
         batch_op.alter_column("next_attempt_at", existing_type=sa.DateTime(timezone=True), nullable=True)
         batch_op.create_foreign_key(
@@ -81,6 +84,9 @@ def downgrade() -> None:
         batch_op.drop_constraint(batch_op.f("fk_outbox_message_id_messages"), type_="foreignkey")
         batch_op.alter_column("next_attempt_at", existing_type=sa.DateTime(timezone=True), nullable=False)
         batch_op.alter_column("hit_id", existing_type=sa.INTEGER(), nullable=False)
+        batch_op.drop_column("first_failed_at")
+        batch_op.drop_column("claimed_until")
+        batch_op.drop_column("claim_token")
         batch_op.drop_column("message_id")
         batch_op.drop_column("body")
         batch_op.drop_column("title")

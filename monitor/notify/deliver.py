@@ -107,7 +107,10 @@ def _retry_delay(attempts: int, settings: DeliverySettings) -> timedelta:
 
 
 class _TargetRun:
-    """Sending one target's claimed rows, in the shape its settings ask for."""
+    """Sending one target's claimed rows, in the shape its settings ask for.
+
+    After the first failure the target is taken to be down for this pass: its remaining rows
+    are given back for the same retry time instead of each waiting out its own timeout."""
 
     def __init__(
         self,
@@ -117,26 +120,56 @@ class _TargetRun:
         target: str,
         now: datetime,
         clock: Callable[[], datetime],
+        lease: timedelta,
     ) -> None:
         self.store, self.notifier, self.settings = store, notifier, settings
-        self.target, self.now, self.clock = target, now, clock
+        self.target, self.now, self.clock, self.lease = target, now, clock, lease
         entry = notifier.targets.get(target)
         self.config = entry.config if entry else None
         self.format: Format = entry.format if entry else "text"
         self.tz = self.config.timezone if self.config else "UTC"
         self.sent = self.failed = 0
+        self.down_until: datetime | None = None
+        self.down_error = ""
 
-    def send(self, rows: Sequence[Delivery], message: Message, kind: str) -> bool:
-        error = self.notifier.send(self.target, message)
-        at = self.clock()
-        ids = [row.id for row in rows]
+    def deliver(
+        self, rows: Sequence[Delivery], render: Callable[[Sequence[Delivery]], Message], kind: str
+    ) -> None:
+        """Render and send ``rows`` as one message, or as several when a chat message would be
+        cut at the service's length limit (every row marked sent must have been shown)."""
+        if self.down_until is not None:
+            self.store.defer(rows, self.down_until, error=f"not tried: {self.down_error}", now=self.clock())
+            self.failed += len(rows)
+            return
+        try:
+            message = render(rows)
+        except Exception as exc:  # a broken override template must not wedge the target's rows
+            log.exception("notify: %s: cannot render the message", self.target)
+            self._failed(rows, f"render: target {self.target}: {type(exc).__name__}: {exc}")
+            return
+        if message.truncated and len(rows) > 1:
+            half = len(rows) // 2
+            self.deliver(rows[:half], render, kind)
+            self.deliver(rows[half:], render, kind)
+            return
+        self.store.renew(rows, self.clock() + self.lease)
+        try:
+            error = self.notifier.send(self.target, message)
+        except Exception as exc:  # apprise promises not to raise; be safe anyway
+            error = f"{type(exc).__name__}: {exc}"
         if error is None:
-            self.store.mark_sent(ids, at, target=self.target, kind=kind)
+            self.store.mark_sent(rows, self.clock(), kind=kind)
             self.sent += len(rows)
             log.info("notify: %s: sent %s (%d alert(s))", self.target, kind, len(rows))
-            return True
+        else:
+            self._failed(rows, error)
+
+    def _failed(self, rows: Sequence[Delivery], error: str) -> None:
+        at = self.clock()
         attempts = max(row.attempts for row in rows)
-        self.store.mark_failed(ids, at, error, at + _retry_delay(attempts, self.settings))
+        retry_at = at + _retry_delay(attempts, self.settings)
+        self.store.mark_failed(rows, at, error, retry_at)
+        self.down_until, self.down_error = retry_at, error
         self.failed += len(rows)
         log.warning(
             "notify: %s: %d alert(s) not delivered (attempt %d): %s",
@@ -145,14 +178,13 @@ class _TargetRun:
             attempts + 1,
             error,
         )
-        return False
 
     def run(self, rows: list[Delivery]) -> DeliveryReport:
         for row in rows:
             if row.kind != "alert":
-                self.send(
+                self.deliver(
                     [row],
-                    self.notifier.renderer.notice(row.title or "", row.body or "", self.format),
+                    lambda r: self.notifier.renderer.notice(r[0].title or "", r[0].body or "", self.format),
                     row.kind,
                 )
         alerts = [row for row in rows if row.kind == "alert"]
@@ -160,54 +192,56 @@ class _TargetRun:
             self._alerts(alerts)
         return DeliveryReport(self.sent, self.failed)
 
+    def _render(
+        self, heading: str | None = None, compact: bool = False
+    ) -> Callable[[Sequence[Delivery]], Message]:
+        renderer = self.notifier.renderer
+
+        def render(rows: Sequence[Delivery]) -> Message:
+            return renderer.alerts(rows, self.format, timezone=self.tz, heading=heading, compact=compact)
+
+        return render
+
     def _alerts(self, alerts: list[Delivery]) -> None:
-        render = self.notifier.renderer
         config = self.config
         if config is not None and config.mode == "digest":
-            self.send(alerts, render.digest(alerts, self.format, timezone=self.tz), "digest")
+            renderer = self.notifier.renderer
+            self.deliver(alerts, lambda r: renderer.digest(r, self.format, timezone=self.tz), "digest")
             return
         if config is not None and config.quiet_hours is not None:
             start, end = last_quiet_window(config.quiet_hours, config.timezone, self.now)
             if any(start <= (row.created_at or self.now) < end for row in alerts):
                 heading = f"{len(alerts)} alert(s) held during quiet hours"
-                self.send(
-                    alerts, render.alerts(alerts, self.format, timezone=self.tz, heading=heading), "release"
-                )
+                self.deliver(alerts, self._render(heading), "release")
                 return
         if config is not None and config.rate_limit is not None:
             self._rate_limited(alerts, config)
             return
         if len(alerts) <= self.settings.batch_threshold:
             for row in alerts:
-                self.send([row], render.alerts([row], self.format, timezone=self.tz), "alert")
+                self.deliver([row], self._render(), "alert")
             return
         size = self.settings.batch_size
         for i in range(0, len(alerts), size):
-            chunk = alerts[i : i + size]
-            self.send(chunk, render.alerts(chunk, self.format, timezone=self.tz), "alert")
+            self.deliver(alerts[i : i + size], self._render(), "alert")
 
     def _rate_limited(self, alerts: list[Delivery], config: NotificationConfig) -> None:
         """At most ``count`` single alerts per period; the rest becomes ONE summary message per
         period, so nothing is dropped and nothing waits for hours."""
         assert config.rate_limit is not None
-        render = self.notifier.renderer
         window_start = self.now - config.rate_limit.period
         budget = config.rate_limit.count - self.store.count_messages(self.target, window_start, {"alert"})
         singles, overflow = alerts[: max(budget, 0)], alerts[max(budget, 0) :]
         for row in singles:
-            self.send([row], render.alerts([row], self.format, timezone=self.tz), "alert")
+            self.deliver([row], self._render(), "alert")
         if not overflow:
             return
         if self.store.count_messages(self.target, window_start, {"summary"}):
             # This period's summary went out already: the rest waits for the next period.
-            self.store.defer([row.id for row in overflow], self.now + config.rate_limit.period)
+            self.store.defer(overflow, self.now + config.rate_limit.period)
             return
         heading = f"{len(overflow)} more alert(s) (rate limit {config.rate_limit.count} per period)"
-        self.send(
-            overflow,
-            render.alerts(overflow, self.format, timezone=self.tz, heading=heading, compact=True),
-            "summary",
-        )
+        self.deliver(overflow, self._render(heading, compact=True), "summary")
 
 
 def deliver_pending(
@@ -246,7 +280,8 @@ def deliver_pending(
         for name, t in notifier.targets.items()
         if t.config.quiet_hours and in_quiet_hours(t.config.quiet_hours, t.config.timezone, now)
     ]
-    lease = settings.send_timeout * 4 + timedelta(minutes=1)
+    # The claim covers one send; each further send renews it (see _TargetRun.deliver).
+    lease = settings.send_timeout * 2 + timedelta(minutes=1)
     rows = store.claim_deliveries(now, lease, due_only=due_only, exclude=quiet)
     if not rows:
         return DeliveryReport()
@@ -256,7 +291,7 @@ def deliver_pending(
     tick_clock = clock or (lambda: now)
 
     def run(target: str, target_rows: list[Delivery]) -> DeliveryReport:
-        return _TargetRun(store, notifier, settings, target, now, tick_clock).run(target_rows)
+        return _TargetRun(store, notifier, settings, target, now, tick_clock, lease).run(target_rows)
 
     with ThreadPoolExecutor(max_workers=len(by_target), thread_name_prefix="deliver") as pool:
         reports = list(pool.map(lambda item: run(*item), by_target.items()))

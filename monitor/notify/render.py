@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import jinja2
@@ -22,18 +23,26 @@ from monitor.store import Delivery
 
 Format = Literal["html", "markdown", "text"]
 _TEMPLATES = {"html": "alert.html.j2", "markdown": "alert.md.j2", "text": "alert.txt.j2"}
-_CHAT_SPECIAL = re.compile(r"([\[\]])")  # only what could forge a link; Slack shows other escapes
+_CHAT_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
 _MENTION = re.compile(r"(?<![\w])([@!])(?=[\w])")
 SNIPPET_CHARS = 240
 CHAT_LIMIT = 3500  # Slack truncates a message past ~4,000 characters; Mattermost allows more
 
 
 def escape_chat(text: str) -> str:
-    """Neutralise chat markup in feed text: ``& < >`` as entities, brackets escaped (no forged
-    links), and mentions (``@here``, ``@channel``, ``<!everyone>``) broken with a word joiner."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _CHAT_SPECIAL.sub(r"\\\1", text)
-    return _MENTION.sub("\\1\u2060", text)
+    """Neutralise chat markup in feed text: markdown specials and ``< >`` get CommonMark
+    backslash escapes (Mattermost renders them; apprise turns them into Slack's own escaping and
+    entities), and mentions (``@here``, ``@channel``, ``<!everyone>``) are broken with a word
+    joiner so a headline can never notify a whole workspace."""
+    return _MENTION.sub("\\1\u2060", _CHAT_SPECIAL.sub(r"\\\1", text))
+
+
+def safe_link(url: str) -> str:
+    """A URL fit to put in a message: http(s) only (no ``javascript:``), and characters that
+    could end a markdown or Slack link (``<>|()`` and spaces) percent-encoded."""
+    if not url.lower().startswith(("http://", "https://")):
+        return ""
+    return quote(url, safe=":/?#[]@!$&'*+,;=%-._~")
 
 
 def snippet_parts(story: Story, spans: Sequence[Span], width: int = SNIPPET_CHARS) -> list[tuple[str, bool]]:
@@ -75,6 +84,7 @@ class Message:
     title: str
     body: str
     format: Format
+    truncated: bool = False  # cut at the chat length limit: the caller should split the batch
 
 
 class Renderer:
@@ -104,7 +114,7 @@ class Renderer:
         return {
             "rule": escape(d.rule),
             "title": escape(story.title or story.url),
-            "url": story.link or story.url,
+            "url": safe_link(story.link) or safe_link(story.url),
             "outlet": escape(story.outlet),
             "published": story.published.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
             "terms": [escape(t) for t in d.terms],
@@ -122,9 +132,10 @@ class Renderer:
     ) -> Message:
         template = self._env[fmt].get_template(_TEMPLATES[fmt])
         body = template.render(heading=heading, sections=sections, compact=compact)
-        if fmt == "markdown" and len(body) > CHAT_LIMIT:
+        truncated = fmt == "markdown" and len(body) > CHAT_LIMIT
+        if truncated:
             body = body[: body.rfind("\n", 0, CHAT_LIMIT)] + "\n… (more in `monitor hits`)"
-        return Message(title=title[:250], body=body.strip() + "\n", format=fmt)
+        return Message(title=title[:250], body=body.strip() + "\n", format=fmt, truncated=truncated)
 
     def alerts(
         self,

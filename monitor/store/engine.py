@@ -46,6 +46,7 @@ def create_engine_for(url: str) -> Engine:
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     """Apply alembic migrations up to ``revision`` on ``engine``'s database."""
     from alembic.config import Config
+    from alembic.util import CommandError
 
     from alembic import command
 
@@ -55,5 +56,5 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, CommandError) as exc:
         raise StoreError(f"store: cannot migrate {engine.url.render_as_string()}: {exc}") from exc

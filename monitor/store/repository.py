@@ -6,12 +6,13 @@ NOTHING``), so two workers or two polls can never both think a story is new.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -78,6 +79,7 @@ class Delivery:
     title: str | None = None
     body: str | None = None
     created_at: datetime | None = None
+    token: str = ""  # our claim on the row
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +210,10 @@ class Store:
                         )
                     )
                 elif row.url != url:
+                    # A new URL is a new feed: fetch it in full, and treat its next poll as a
+                    # first poll (its backlog older than max_age is not alerted).
                     row.url, row.etag, row.last_modified, row.next_poll_at = url, None, None, now
+                    row.polls_ok = 0
 
     def claim_due_feeds(self, names: Collection[str], now: datetime, lease: timedelta) -> list[FeedState]:
         """Take the enabled feeds whose due time has come, pushing their due time ``lease``
@@ -587,25 +592,39 @@ class Store:
         due_only: bool = True,
         exclude: Collection[str] = (),
     ) -> list[Delivery]:
-        """Claim pending outbox rows (due ones, or all not held with ``due_only=False`` for an
-        explicit run), pushing their next attempt ``lease`` ahead so a crash mid-send retries
-        them later and no other worker sends them meanwhile. ``exclude``: targets to leave
+        """Claim pending outbox rows for ``lease``: due ones, or with ``due_only=False`` (an
+        explicit run) every row not held for a digest, backoff or not. A row another process
+        holds a live claim on is never taken, so nothing is sent twice at once.
+
+        The claim is a compare-and-set UPDATE (atomic on SQLite and PostgreSQL alike); the
+        token it writes must match when the outcome is recorded. ``exclude``: targets to leave
         alone now (quiet hours)."""
+        token = uuid.uuid4().hex
+        free = or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now)
         with self._session() as session, session.begin():
-            query = select(OutboxRow).where(
-                OutboxRow.status == "pending", OutboxRow.next_attempt_at.is_not(None)
+            query = select(OutboxRow.id).where(
+                OutboxRow.status == "pending", OutboxRow.next_attempt_at.is_not(None), free
             )
             if due_only:
                 query = query.where(OutboxRow.next_attempt_at <= now)
             if exclude:
                 query = query.where(OutboxRow.target.not_in(list(exclude)))
-            rows = list(
+            ids = list(
                 session.scalars(query.order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True))
             )
-            for row in rows:
-                row.next_attempt_at = now + lease
-            if not rows:
+            if not ids:
                 return []
+            session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids), OutboxRow.status == "pending", free)
+                .values(claim_token=token, claimed_until=now + lease)
+            )
+        with self._session() as session:
+            rows = list(
+                session.scalars(
+                    select(OutboxRow).where(OutboxRow.claim_token == token).order_by(OutboxRow.id)
+                )
+            )
             details = session.execute(
                 select(HitRow, StoryRow, FeedRow.name)
                 .join(StoryRow, StoryRow.id == HitRow.story_id)
@@ -613,87 +632,121 @@ class Store:
                 .where(HitRow.id.in_({row.hit_id for row in rows if row.hit_id is not None}))
             )
             by_hit = {hit.id: (hit, story, feed) for hit, story, feed in details}
-            result = []
-            for row in rows:
-                if row.hit_id is None:
-                    result.append(
-                        Delivery(
-                            row.id,
-                            row.target,
-                            row.attempts,
-                            "",
-                            None,
-                            (),
-                            (),
-                            None,
-                            row.kind,
-                            row.title,
-                            row.body,
-                            row.created_at,
-                        )
-                    )
-                    continue
-                hit, story_row, feed = by_hit[row.hit_id]
+        result = []
+        for row in rows:
+            if row.hit_id is None:
                 result.append(
                     Delivery(
                         row.id,
                         row.target,
                         row.attempts,
-                        hit.rule,
-                        _story(story_row, feed),
-                        tuple(hit.terms),
-                        _spans(hit.spans),
-                        story_row.cluster,
+                        "",
+                        None,
+                        (),
+                        (),
+                        None,
                         row.kind,
-                        None,
-                        None,
+                        row.title,
+                        row.body,
                         row.created_at,
+                        token,
                     )
                 )
-            return result
+                continue
+            hit, story_row, feed = by_hit[row.hit_id]
+            result.append(
+                Delivery(
+                    row.id,
+                    row.target,
+                    row.attempts,
+                    hit.rule,
+                    _story(story_row, feed),
+                    tuple(hit.terms),
+                    _spans(hit.spans),
+                    story_row.cluster,
+                    row.kind,
+                    None,
+                    None,
+                    row.created_at,
+                    token,
+                )
+            )
+        return result
 
-    def mark_sent(
-        self, ids: Collection[int], now: datetime, *, target: str = "", kind: str = "alert"
-    ) -> None:
-        """Record that ``target`` accepted one message carrying rows ``ids``."""
-        if not ids:
+    def renew(self, rows: Sequence[Delivery], until: datetime) -> None:
+        """Extend our claim on ``rows`` before a slow send, so it cannot lapse mid-send."""
+        self._settle(rows, claimed_until=until)
+
+    def _settle(self, rows: Sequence[Delivery], conn: Connection | None = None, **values: Any) -> int:
+        """Update rows we still hold (their claim token is ours); returns how many."""
+        if conn is None:
+            with self.engine.begin() as own:
+                return self._settle(rows, own, **values)
+        done = 0
+        for token in {row.token for row in rows}:
+            ids = [row.id for row in rows if row.token == token]
+            done += conn.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids), OutboxRow.claim_token == token, OutboxRow.status == "pending")
+                .values(**values)
+            ).rowcount
+        return done
+
+    def mark_sent(self, rows: Sequence[Delivery], now: datetime, *, kind: str = "alert") -> None:
+        """Record, in one transaction, that the target accepted one message carrying ``rows``."""
+        if not rows:
             return
         with self.engine.begin() as conn:
             message_id = conn.execute(
                 self._insert(MessageRow)
-                .values(target=target, kind=kind, alerts=len(ids), sent_at=now)
+                .values(target=rows[0].target, kind=kind, alerts=len(rows), sent_at=now)
                 .returning(MessageRow.id)
             ).scalar_one()
-            conn.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(list(ids)), OutboxRow.status == "pending")
-                .values(
-                    status="sent",
-                    sent_at=now,
-                    attempts=OutboxRow.attempts + 1,
-                    last_error=None,
-                    message_id=message_id,
-                )
+            self._settle(
+                rows,
+                conn,
+                status="sent",
+                sent_at=now,
+                attempts=OutboxRow.attempts + 1,
+                last_error=None,
+                message_id=message_id,
+                claim_token=None,
+                claimed_until=None,
             )
 
-    def mark_failed(self, ids: Collection[int], now: datetime, error: str, next_attempt: datetime) -> None:
-        if ids:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(OutboxRow)
-                    .where(OutboxRow.id.in_(list(ids)), OutboxRow.status == "pending")
-                    .values(
-                        attempts=OutboxRow.attempts + 1, last_error=error[:2000], next_attempt_at=next_attempt
-                    )
-                )
+    def mark_failed(
+        self, rows: Sequence[Delivery], now: datetime, error: str, next_attempt: datetime
+    ) -> None:
+        """Count a failed attempt and schedule the next one (the first failure starts the
+        ``dead_after`` clock)."""
+        self._settle(
+            rows,
+            attempts=OutboxRow.attempts + 1,
+            last_error=error[:2000],
+            next_attempt_at=next_attempt,
+            first_failed_at=func.coalesce(OutboxRow.first_failed_at, now),
+            claim_token=None,
+            claimed_until=None,
+        )
 
-    def defer(self, ids: Collection[int], until: datetime) -> None:
-        """Put claimed rows back, untouched but for their due time (rate limit reached)."""
-        if ids:
-            with self.engine.begin() as conn:
-                conn.execute(
-                    update(OutboxRow).where(OutboxRow.id.in_(list(ids))).values(next_attempt_at=until)
-                )
+    def defer(
+        self,
+        rows: Sequence[Delivery],
+        until: datetime,
+        *,
+        error: str | None = None,
+        now: datetime | None = None,
+    ) -> None:
+        """Give claimed rows back for ``until`` without an attempt: a rate limit was reached, or
+        (with ``error``) their target failed earlier in this pass, which starts their
+        ``dead_after`` clock too."""
+        values: dict[str, Any] = {"next_attempt_at": until, "claim_token": None, "claimed_until": None}
+        if error is not None:
+            values |= {
+                "last_error": error[:2000],
+                "first_failed_at": func.coalesce(OutboxRow.first_failed_at, now),
+            }
+        self._settle(rows, **values)
 
     def count_messages(self, target: str, since: datetime, kinds: Collection[str]) -> int:
         with self._session() as session:
@@ -735,9 +788,10 @@ class Store:
                     select(OutboxRow)
                     .where(
                         OutboxRow.status == "pending",
-                        OutboxRow.attempts > 0,
+                        OutboxRow.first_failed_at.is_not(None),
+                        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
                         OutboxRow.next_attempt_at.is_not(None),
-                        OutboxRow.created_at <= now - dead_after,
+                        OutboxRow.first_failed_at <= now - dead_after,
                     )
                     .with_for_update(skip_locked=True)
                 )
@@ -803,7 +857,14 @@ class Store:
                 conn.execute(
                     update(OutboxRow)
                     .where(condition, OutboxRow.status.in_(("pending", "dead")))
-                    .values(status="pending", next_attempt_at=now, created_at=now, attempts=0)
+                    .values(
+                        status="pending",
+                        next_attempt_at=now,
+                        attempts=0,
+                        first_failed_at=None,
+                        claim_token=None,
+                        claimed_until=None,
+                    )
                 ).rowcount
             )
 

@@ -157,6 +157,13 @@ class OutboxRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    #: The claim: who is sending this row and until when (separate from the retry time, so an
+    #: explicit `run --once` may skip backoff but never takes a row another process is sending).
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When delivery first failed: `dead_after` counts from here, not from when the row was
+    #: queued (a digest row may wait days before its first attempt).
+    first_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class StoryKeyRow(Base):
