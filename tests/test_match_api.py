@@ -132,6 +132,12 @@ def test_explain_not_failure_quotes_the_negation() -> None:
     assert explanation.failed == ("-oil",)
 
 
+def test_explain_quotes_fields_with_their_clause() -> None:
+    """A failed field clause is quoted with its field, as written."""
+    explanation = compile_query("title:RELOS site:thehindu.com").explain("query", story("x"))
+    assert explanation.failed == ("title:RELOS", "site:thehindu.com")
+
+
 SNIPPETS = [
     ("India and Russia sign RELOS", [Span("summary", 22, 27, "RELOS")], 200,
      "India and Russia sign «RELOS»"),

@@ -46,6 +46,7 @@ ERRORS = [
     ("India - Russia", 6, "'-' must be directly followed by what to exclude"),
     ("= RELOS", 0, "'=' must be directly followed by a word or phrase"),
     ("India —", 6, "has no letters or digits"),
+    ("India \u200d\u0301", 6, "has no letters or digits"),
     ("site:\"the hindu\"", 5, "site: takes a single value"),
     ("site:the_hindu", 5, "site: takes a domain name"),
     ("lang:russian-language-x", 5, "lang: takes a language code"),

@@ -15,6 +15,8 @@ LISTS = {
     "india_names": ["India", "Indian", "New Delhi", "Indo*", "भारत*", "Инди*"],
     "russia_names": ["Russia", "Russian", "Moscow", "Kremlin", "रूस*", "Росси*", "Москв*"],
     "weapons": ["S-400", "Su-57", "BrahMos", "=INS Vikramaditya", "frigate*"],
+    "state_media": ["rt.com", "sputniknews.com"],
+    "cities": ["New", "New Delhi", "Delhi"],
 }
 
 
@@ -107,6 +109,9 @@ TOKENS = [
     ("co-production", "co-production deal", True),
     ("Su-30MKI", "Su-30 MKI jets", True),
     ("Su-30MKI", "Su30MKI jets", True),
+    ("A-1-B-2-C-3", "A-1-B-2-C-3", True),  # many junctions: as written, apart, together
+    ("A-1-B-2-C-3", "A1B2C3", True),
+    ("A-1-B-2-C-3", "A 1 B 2 C 3", True),
     ("Rogozin", "ROGÓZIN", True),
     ("Rogózin", "Rogozin", True),
     ("ёлка", "елка", True),
@@ -142,6 +147,8 @@ WILDCARDS_AND_PROXIMITY = [
     ('"India Russia"~3', "Russia said that India will", True),
     ('"India Russia"~1', "Russia said that India will", False),
     ('"India Russia defence"~4', "defence ties between India and Russia", True),
+    ('"India India"~3', "India and Russia", False),
+    ('"India India"~3', "India and India", True),
     ("India NEAR/2 Russia", "India, Japan and Russia", True),
     ("India NEAR/1 Russia", "India, Japan and Russia", False),
     ("Russia NEAR/2 India", "India, Japan and Russia", True),
@@ -170,6 +177,9 @@ LISTS_CASES = [
     ("@weapons", "the ins vikramaditya docks", False),
     ("@weapons", "Su57 sale", True),
     ("@weapons", "new frigates", True),
+    ('"@cities Moscow"', "New Delhi Moscow", False),  # lists are not expanded inside quotes
+    ("@cities NEAR/0 Moscow", "flights from New Delhi to Moscow", False),
+    ("@cities NEAR/1 Moscow", "flights from New Delhi to Moscow", True),
 ]
 
 
@@ -193,6 +203,9 @@ FIELDS = [
     ("site:thehindu.com", story("x", url="https://epaper.thehindu.com/a"), True),
     ("site:thehindu.com", story("x", url="https://nothehindu.com/a"), False),
     ("site:www.thehindu.com", story("x"), True),
+    ("site:https://www.thehindu.com/news/", story("x"), True),
+    ("-site:@state_media India", story("India", url="https://sputniknews.com/a"), False),
+    ("lang:(en OR hi)", story("x", lang="hi-IN"), True),
     ("lang:ru", story("x", lang="ru-RU"), True),
     ("lang:ru", story("x", lang="en"), False),
     ("lang:ru", story("x", lang=None), False),

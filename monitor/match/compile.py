@@ -11,21 +11,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 
 from monitor.match import syntax as ast
-from monitor.match.evaluate import (
-    AllOf,
-    AnyOf,
-    InFields,
-    Lang,
-    Near,
-    Negation,
-    OneOf,
-    Positional,
-    Proximity,
-    Seq,
-    Site,
-    Test,
-    WordLeaf,
-)
+from monitor.match.evaluate import AllOf, InFields, Lang, Negation, OneOf, Site, Test
+from monitor.match.positional import AnyOf, Near, Positional, Proximity, Seq, WordLeaf
 from monitor.match.prefilter import Literals
 from monitor.match.tokens import HYPHENS, WORD_RE, fold
 from monitor.match.view import DEFAULT_FIELDS, FIELD_INDEX
@@ -56,23 +43,27 @@ def _spellings(word: str) -> list[list[str]]:
     Words are split on every non-word character; at hyphens and at letter–digit joins the
     parts may also be written together, so every combination of joined/split is a spelling.
     """
-    matches = list(WORD_RE.finditer(word))
+    # A "word" of nothing but invisible characters or stray accents folds to nothing.
+    matches = [m for m in WORD_RE.finditer(word) if fold(m.group()).strip()]
     pieces: list[str] = []
-    joinable: list[bool] = []  # joinable[i]: pieces[i] and pieces[i + 1] may be written as one
+    # Between pieces[i] and pieces[i + 1]: None (always apart), "hyphen" or "digits" (the
+    # parts may also be written apart or together).
+    junctions: list[str | None] = []
     for i, m in enumerate(matches):
         if i:
             gap = word[matches[i - 1].end() : m.start()]
-            joinable.append(bool(gap) and all(c in HYPHENS for c in gap))
+            junctions.append("hyphen" if gap and all(c in HYPHENS for c in gap) else None)
         parts = _split_digits(m.group())
         pieces.extend(parts)
-        joinable.extend([True] * (len(parts) - 1))
+        junctions.extend(["digits"] * (len(parts) - 1))
     if not pieces:
         return []
-    free = [i for i, j in enumerate(joinable) if j]
+    free = [i for i, kind in enumerate(junctions) if kind is not None]
     if len(free) <= _MAX_JUNCTIONS:
         choices = list(itertools.product((False, True), repeat=len(free)))
     else:
-        choices = [(False,) * len(free), (True,) * len(free)]
+        as_written = tuple(junctions[i] == "digits" for i in free)
+        choices = [as_written, (False,) * len(free), (True,) * len(free)]
     spellings: list[list[str]] = []
     for choice in choices:
         joined = dict(zip(free, choice, strict=True))
@@ -96,6 +87,8 @@ class Compiler:
         self._lists: dict[str, tuple[Positional, frozenset[int]]] = {}
         #: How many compiled rules use each literal (by id): a hint to its frequency.
         self.uses: dict[int, int] = {}
+        #: Literals written with a capital letter somewhere: likely names (see ``literal_cost``).
+        self.capitalised: set[int] = set()
         self._used: set[int] = set()
 
     def compile(self, query: str) -> Test:
@@ -112,10 +105,11 @@ class Compiler:
 
     # -- boolean structure -------------------------------------------------------------------
 
-    def _test(self, node: ast.Node, field: str | None) -> Test:
-        src = self._src(node)
+    def _test(self, node: ast.Node, field: str | None, src: str | None = None) -> Test:
+        # ``src`` is what an explanation quotes: "title:RELOS" rather than "RELOS".
+        src = src or self._src(node)
         if isinstance(node, ast.Field):
-            return self._test(node.child, node.name)
+            return self._test(node.child, node.name, src)
         if isinstance(node, ast.Not):
             return Negation(self._test(node.child, field), src)
         if isinstance(node, ast.And):
@@ -147,7 +141,9 @@ class Compiler:
         for raw, pos in values:
             value = raw.strip().lower()
             if field == "site":
-                domain = value.removeprefix("www.").rstrip("/")
+                # Accept a pasted URL: keep only its host.
+                domain = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value).split("/")[0]
+                domain = domain.removeprefix("www.")
                 if not _DOMAIN_RE.fullmatch(domain):
                     raise CompileError(
                         pos, f"site: takes a domain name, e.g. site:thehindu.com (got {raw!r})"
@@ -208,6 +204,8 @@ class Compiler:
             for i, token in enumerate(tokens):
                 is_prefix = prefix and i == len(tokens) - 1
                 literal = self.literals.add(fold(token), is_prefix)
+                if not token.islower() and not token.isdigit():
+                    self.capitalised.add(literal.id)
                 self._used.add(literal.id)
                 leaves.append(WordLeaf(literal, token if exact else None))
             alternatives.append(leaves[0] if len(leaves) == 1 else Seq(leaves))

@@ -1,6 +1,5 @@
 """The prefilter: per-rule clauses, and one Aho–Corasick automaton over all their words.
 
-
 Each rule also gets a *clause*: a set of its words of which at least one must occur for the rule
 to be true at all (the words of one AND-branch, the union over an OR's branches; nothing under a
 NOT). A story is only evaluated against the rules whose clause words occur in it; rules without
@@ -14,7 +13,7 @@ overlapping matches (``iter_long`` would hide a word inside a longer key and los
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 
 import ahocorasick
@@ -80,20 +79,23 @@ def choose_clause(req: Requirement, cost: Callable[[Literal], float]) -> Clause:
     return min(clauses, key=lambda c: sum(cost(lit) for lit in c))
 
 
-def literal_cost(uses: Mapping[int, int]) -> Callable[[Literal], float]:
-    """Expected work if a literal is chosen: how likely it occurs (short words and prefixes
-    occur more often) times how many rules use it (a word many rules share is a topic word
-    such as "defence", common in news; a word one rule uses is usually a name)."""
+def literal_cost(uses: Mapping[int, int], names: Set[int]) -> Callable[[Literal], float]:
+    """Expected work if a literal is chosen, from what the rules themselves reveal: how likely
+    it occurs (short words and prefixes occur more often; words written with a capital, like
+    RELOS or Lavrov, are names, rarer than lower-case "defence") times how many rules use it
+    (a word many rules share is a topic word, common in news)."""
 
     def cost(lit: Literal) -> float:
         chance = (1.0 + 8.0 / len(lit.key)) * (2.0 if lit.prefix else 1.0)
+        if lit.id in names:
+            chance /= 2
         return chance * (1 + uses.get(lit.id, 0))
 
     return cost
 
 
 class Literals:
-    """Registry of the query words of a rule set, shared by all rules; builds the scanner."""
+    """Registry of the query words of a rule set, shared by all rules: one id per word."""
 
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, bool], Literal] = {}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from monitor.errors import RuleError
 from monitor.match.compile import CompileError, Compiler
-from monitor.match.evaluate import Range, Test
+from monitor.match.evaluate import Test
 from monitor.match.explain import Explanation
+from monitor.match.positional import Range
 from monitor.match.prefilter import Literal, Literals, Scanner, choose_clause, literal_cost
 from monitor.match.syntax import QuerySyntaxError
 from monitor.match.view import StoryView, make_view
@@ -29,12 +30,14 @@ class RuleSet:
 
     __slots__ = ("_always", "_by_literal", "_by_name", "_compiled", "_scanned", "_scanner")
 
-    def __init__(self, compiled: Sequence[_Compiled], uses: Mapping[int, int]) -> None:
+    def __init__(
+        self, compiled: Sequence[_Compiled], uses: Mapping[int, int], names: Set[int]
+    ) -> None:
         self._compiled = tuple(compiled)
         self._by_name = {c.rule.name: i for i, c in enumerate(self._compiled)}
         by_literal: dict[Literal, list[int]] = {}
         always: list[int] = []
-        cost = literal_cost(uses)
+        cost = literal_cost(uses, names)
         for i, c in enumerate(self._compiled):
             requirement = c.test.requirement()
             if requirement is None:
@@ -72,6 +75,8 @@ class RuleSet:
     def match(self, story: Story) -> list[Match]:
         """One ``Match`` per rule the story satisfies, in rule order."""
         view = self._view(story)
+        if not view.occurrences and not self._always:
+            return []  # the common case: no rule's required words occur
         matches: list[Match] = []
         for i in self._candidates(view):
             compiled = self._compiled[i]
@@ -138,7 +143,7 @@ def compile_rules(rules: Sequence[Rule], term_lists: Mapping[str, Sequence[str]]
         except (QuerySyntaxError, CompileError) as exc:
             raise RuleError(rule.name, rule.query, exc.position, exc.message) from None
         compiled.append(_Compiled(rule, test))
-    return RuleSet(compiled, compiler.uses)
+    return RuleSet(compiled, compiler.uses, compiler.capitalised)
 
 
 def compile_query(

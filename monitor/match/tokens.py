@@ -108,8 +108,8 @@ def fold(text: str) -> str:
     return "".join(fold_char(c) for c in unicodedata.normalize("NFC", text))
 
 
-def _build_tables() -> tuple[dict[str, str], re.Pattern[str], re.Pattern[str], bytes]:
-    """Lookup tables for ``fold_field``'s fast paths, derived from ``fold_char``.
+def _build_tables() -> tuple[dict[str, str], re.Pattern[str], re.Pattern[str]]:
+    """Lookup tables for ``fold_text``'s fast paths, derived from ``fold_char``.
 
     After ``str.casefold`` the remaining work on a word character is: nothing, a 1:1
     replacement (``_ONE``, e.g. é → e, ё → е) or something that changes the length (``_SLOW``,
@@ -131,51 +131,69 @@ def _build_tables() -> tuple[dict[str, str], re.Pattern[str], re.Pattern[str], b
                 slow.append(c)
     odd = re.compile("[" + "".join(re.escape(c) for c in [*one, *slow]) + "]")
     slow_re = re.compile("[" + "".join(re.escape(c) for c in slow) + "]")
-    # Windows-1252 covers English text with typographic quotes and dashes and most of
-    # Western Europe's accents: encode, fold with one byte table, decode. 0 marks a byte
-    # that does not fold to one ASCII character (those texts take a slower path).
-    table = bytearray(256)
+    return one, odd, slow_re
+
+
+def _codepage_table(codec: str) -> bytes:
+    """A byte table folding text encoded in a single-byte code page, within that code page.
+
+    Windows-1252 covers English with typographic quotes and dashes and most Western accents,
+    Windows-1251 Russian: encode, translate with one table, decode — three C-level passes.
+    ``_UNFOLDABLE`` marks a byte whose folding leaves the code page (such texts take a slower
+    path); NUL is kept, as it separates a story's fields.
+    """
+    table = bytearray([_UNFOLDABLE] * 256)
     for byte in range(256):
         try:
-            c = bytes([byte]).decode("cp1252")
+            c = bytes([byte]).decode(codec)
         except UnicodeDecodeError:
             continue
-        folded = fold_char(c)
-        if len(folded) == 1 and folded.isascii() and byte != 0:
-            table[byte] = ord(folded)
-    return one, odd, slow_re, bytes(table)
+        folded = "\x00" if byte == 0 else fold_char(c)
+        try:
+            encoded = folded.encode(codec)
+        except UnicodeEncodeError:
+            continue
+        if len(encoded) == 1 and encoded[0] != _UNFOLDABLE:
+            table[byte] = encoded[0]
+    return bytes(table)
 
 
-_ONE, _ODD_RE, _SLOW_RE, _CP1252_FOLD = _build_tables()
-_NON_WORD_RE = re.compile(rf"[^\w{_MARKS} ]")
-_ASCII_FOLD = bytes((ord(chr(i).lower()) if chr(i).isalnum() else 32) for i in range(128)) + bytes(128)
+_UNFOLDABLE = 1  # a control character, which folding itself turns into a space
+_ONE, _ODD_RE, _SLOW_RE = _build_tables()
+_CODEPAGES = tuple((codec, _codepage_table(codec)) for codec in ("cp1252", "cp1251"))
+_NON_WORD_RE = re.compile(rf"[^\w{_MARKS} \x00]")
+_ASCII_FOLD = bytes(
+    (ord(chr(i).lower()) if chr(i).isalnum() else 0 if i == 0 else 32) for i in range(256)
+)
 
 
 @dataclass(frozen=True, slots=True)
-class FoldedField:
-    """One field folded for scanning: ``text`` has the original's offsets unless ``offsets``
-    is given, in which case ``offsets[i]`` is the original offset of ``text[i]``."""
+class Folded:
+    """Folded text: ``text`` has the original's offsets unless ``offsets`` is given, in which
+    case ``offsets[i]`` is the original offset of ``text[i]``."""
 
     text: str
     offsets: tuple[int, ...] | None = None
 
 
-def fold_field(text: str) -> FoldedField:
-    """Fold a story field: words folded, everything between them a space, offsets kept.
+def fold_text(text: str) -> Folded:
+    """Fold text for scanning: words folded, everything between them a space, offsets kept.
 
-    Equal to applying ``fold_char`` to every character, but done in C-level passes for the
-    common cases: ASCII, Windows-1252 (typographic English), and scripts whose folding keeps
-    every character's length (Cyrillic, Devanagari, most accented Latin).
+    Equal to applying ``fold_char`` to every character, except that NUL is kept (it separates
+    a story's fields), but done in C-level passes for the common cases: ASCII, Windows-1252
+    (typographic English), Windows-1251 (Russian), and scripts whose folding keeps every
+    character's length (Devanagari, most other Latin and Cyrillic).
     """
     if text.isascii():
-        return FoldedField(text.encode("ascii").translate(_ASCII_FOLD).decode("ascii"))
-    try:
-        folded_bytes = text.encode("cp1252").translate(_CP1252_FOLD)
-    except UnicodeEncodeError:
-        pass
-    else:
-        if 0 not in folded_bytes:
-            return FoldedField(folded_bytes.decode("ascii"))
+        return Folded(text.encode("ascii").translate(_ASCII_FOLD).decode("ascii"))
+    for codec, table in _CODEPAGES:
+        try:
+            folded_bytes = text.encode(codec).translate(table)
+        except UnicodeEncodeError:
+            continue
+        if _UNFOLDABLE not in folded_bytes:
+            return Folded(folded_bytes.decode(codec))
+        break
     folded = text.casefold()
     if len(folded) == len(text):
         odd = _ODD_RE.search(folded)
@@ -183,13 +201,13 @@ def fold_field(text: str) -> FoldedField:
             if odd is not None:
                 folded = _ODD_RE.sub(lambda m: _ONE[m.group()], folded)
             folded = _NON_WORD_RE.sub(" ", folded)
-            return FoldedField(folded.replace("_", " ") if "_" in folded else folded)
+            return Folded(folded.replace("_", " ") if "_" in folded else folded)
     # Rare: a character folds to zero or several characters (ß, ligatures, decomposed accents,
     # invisible joiners): fold one by one and remember where each folded character came from.
     parts: list[str] = []
     offsets: list[int] = []
     for i, c in enumerate(text):
-        f = fold_char(c)
+        f = "\x00" if c == "\x00" else fold_char(c)
         parts.append(f)
         offsets.extend([i] * len(f))
-    return FoldedField("".join(parts), tuple(offsets))
+    return Folded("".join(parts), tuple(offsets))

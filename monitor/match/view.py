@@ -1,17 +1,17 @@
 """A story as the matcher sees it: its fields folded into one text, and where each query word occurs.
 
-Folded text holds only words separated by spaces. The fields are folded separately and joined
-with " NUL ", so a phrase or a NEAR can never reach from the title into the summary: the
-evaluator refuses any gap that holds a NUL.
+Folded text holds only words separated by spaces. The fields are joined with " NUL " before
+folding, so a phrase or a NEAR can never reach from the title into the summary: the evaluator
+refuses any gap that holds a NUL.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.match.tokens import fold_field
+from monitor.match.tokens import fold_text
 from monitor.models import Span, Story
 
 #: Text fields in the order they are joined. ``feed:`` is the feed's name; ``source:`` the
@@ -28,15 +28,16 @@ Occurrences = dict[int, list[tuple[int, int]]]
 
 @dataclass(slots=True)
 class StoryView:
-    """The folded text of one story plus the occurrences of every query word found in it.
+    """The folded text of one story and the occurrences of query words found in it.
 
-    Offsets are into ``text`` (folded, padded with a space at each end); ``offsets`` maps them
-    back to the original fields when folding changed a field's length (rare)."""
+    ``text`` is ``original`` folded: the fields joined by " NUL ", padded with a space at each
+    end. Offsets are into ``text``; ``offsets`` maps them to ``original`` when folding changed
+    the length (rare)."""
 
     story: Story
-    fields: tuple[str, ...]
+    original: str
     text: str
-    starts: tuple[int, ...]  # folded offset where each field starts, plus one past the end
+    starts: tuple[int, ...]  # offset in ``original`` where each field starts, and the end
     offsets: tuple[int, ...] | None
     occurrences: Occurrences = field(default_factory=dict)
     #: Literal ids the prefilter scan looked for: absent from ``occurrences`` means absent.
@@ -51,9 +52,12 @@ class StoryView:
             self.occurrences[literal] = found
         return found
 
-    def field_of(self, pos: int) -> int:
-        """Index (into ``TEXT_FIELDS``) of the field holding folded offset ``pos``."""
-        return bisect_right(self.starts, pos) - 1
+    def field_range(self, first: int, last: int) -> tuple[int, int]:
+        """Folded offsets (lo, hi) spanning fields ``first`` to ``last``."""
+        lo, hi = self.starts[first], self.starts[last + 1]
+        if self.offsets is not None:
+            lo, hi = bisect_left(self.offsets, lo), bisect_left(self.offsets, hi)
+        return lo, hi
 
     def gap_words(self, start: int, end: int) -> int | None:
         """Words strictly between two matches, or None when the gap crosses a field boundary."""
@@ -64,25 +68,19 @@ class StoryView:
             return None
         return len(gap.split())
 
-    def original(self, start: int, end: int) -> tuple[int, int, int]:
-        """(field index, start, end) in the original field text for a folded range."""
-        f = self.field_of(start)
-        if self.offsets is not None:
-            start, end = self.offsets[start], self.offsets[end - 1] + 1
-        else:
-            # Without an offset map every folded field has its original's length.
-            start, end = start - self.starts[f], end - self.starts[f]
-        return f, start, end
-
     def original_text(self, start: int, end: int) -> str:
         """The original characters behind a folded range."""
-        f, s, e = self.original(start, end)
-        return self.fields[f][s:e]
+        if self.offsets is not None:
+            start, end = self.offsets[start], self.offsets[end - 1] + 1
+        return self.original[start:end]
 
     def span(self, start: int, end: int) -> Span:
-        """A ``Span`` (field name and original offsets) for a folded range."""
-        f, s, e = self.original(start, end)
-        return Span(TEXT_FIELDS[f], s, e, self.fields[f][s:e])
+        """A ``Span`` (field name and offsets in that field's text) for a folded range."""
+        if self.offsets is not None:
+            start, end = self.offsets[start], self.offsets[end - 1] + 1
+        f = bisect_right(self.starts, start) - 1
+        base = self.starts[f]
+        return Span(TEXT_FIELDS[f], start - base, end - base, self.original[start:end])
 
 
 def find_word(text: str, key: str, prefix: bool) -> list[tuple[int, int]]:
@@ -104,23 +102,11 @@ def find_word(text: str, key: str, prefix: bool) -> list[tuple[int, int]]:
 
 
 def make_view(story: Story) -> StoryView:
-    """Fold a story's fields and join them, keeping a map to original offsets when needed."""
+    """Join a story's fields and fold them in one pass."""
     fields = (story.title, story.summary, story.body or "", story.url, story.feed, story.outlet)
-    folded = [fold_field(text) for text in fields]
-    text = " " + _JOIN.join(f.text for f in folded) + " "
-    starts: list[int] = []
-    pos = 1
-    for f in folded:
-        starts.append(pos)
-        pos += len(f.text) + len(_JOIN)
-    starts.append(pos)
-    offsets: tuple[int, ...] | None = None
-    if any(f.offsets is not None for f in folded):
-        # Map each folded offset to an offset *within its original field*; padding and
-        # barriers map to 0 and are never part of a match.
-        mapping = [0]
-        for f in folded:
-            mapping.extend(f.offsets if f.offsets is not None else range(len(f.text)))
-            mapping.extend((0,) * len(_JOIN))
-        offsets = tuple(mapping[: len(text)])
-    return StoryView(story, fields, text, tuple(starts), offsets)
+    original = " " + _JOIN.join(fields) + " "
+    starts = [1]
+    for text in fields:
+        starts.append(starts[-1] + len(text) + len(_JOIN))
+    folded = fold_text(original)
+    return StoryView(story, original, folded.text, tuple(starts), folded.offsets)
