@@ -164,8 +164,7 @@ def _rule_set(args: argparse.Namespace, settings: Settings):  # type: ignore[no-
         try:
             return compile_query(args.query, settings.term_lists), "query"
         except RuleError as exc:
-            pointer = f"\n    {exc.query}\n    {' ' * exc.position}^"
-            raise ConfigError(f"position {exc.position}: {exc.detail}{pointer}", key="--query") from exc
+            raise ConfigError(exc.located, key="--query") from exc
     rules = compile_settings_rules(settings)
     if args.rule and args.rule not in {r.name for r in rules.rules}:
         known = ", ".join(r.name for r in rules.rules)

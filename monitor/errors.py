@@ -39,8 +39,12 @@ class RuleError(ConfigError):
         self.query = query
         self.position = position
         self.detail = message
-        pointer = f"\n    {query}\n    {' ' * position}^"
-        super().__init__(f"rule {rule!r}: position {position}: {message}{pointer}")
+        super().__init__(f"rule {rule!r}: {self.located}")
+
+    @property
+    def located(self) -> str:
+        """``position N: what was expected``, then the query with a caret under the place."""
+        return f"position {self.position}: {self.detail}\n    {self.query}\n    {' ' * self.position}^"
 
 
 class FetchError(MonitorError):
