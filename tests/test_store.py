@@ -192,4 +192,8 @@ def test_two_concurrent_claimers_never_get_the_same_row(store: Store) -> None:
     for t in threads:
         t.join()
     ids = [i for batch in claimed for i in batch]
-    assert len(ids) == len(set(ids)) == 40
+    assert len(ids) == len(set(ids)), "a row was handed to two claimers"
+    # Losers of a race come back empty-handed rather than sharing; the rest is claimable later.
+    while more := store.claim_deliveries(NOW, timedelta(minutes=5), due_only=False):
+        ids += [d.id for d in more]
+    assert sorted(ids) == sorted(set(ids)) and len(ids) == 40
