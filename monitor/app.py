@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from monitor.clustering import Clusterer
 from monitor.config import Settings
 from monitor.errors import ConfigError, RuleError
 from monitor.fetch import FetchLimits, make_client
@@ -33,8 +34,9 @@ def compile_settings_rules(settings: Settings) -> RuleSet:
         return compile_rules(settings.rule_objects(), settings.term_lists)
     except RuleError as exc:
         index = next((i for i, r in enumerate(settings.rules) if r.name == exc.rule), 0)
-        raise ConfigError(f"rule {exc.rule!r}: {exc.located}", file=settings.source,
-                          key=f"rules[{index}].query") from exc
+        raise ConfigError(
+            f"rule {exc.rule!r}: {exc.located}", file=settings.source, key=f"rules[{index}].query"
+        ) from exc
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -128,6 +130,8 @@ class App:
             plans,
             settings.fetch.max_backoff,
             enrich=self.enrich,
+            clusterer=Clusterer(self.store, settings.dedup.window, settings.dedup.threshold),
+            update_every=settings.dedup.update_every,
         )
 
     def enrich(self, feed: str, story: Story) -> tuple[Story, str | None]:

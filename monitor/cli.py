@@ -357,6 +357,45 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clusters(args: argparse.Namespace) -> int:
+    since = datetime.now(UTC) - parse_duration(args.since) if args.since else None
+    views = _store(args).list_clusters(since=since, min_size=1 if args.all else 2)
+    if args.format == "jsonl":
+        for view in views:
+            print(
+                json.dumps(
+                    {
+                        "cluster": view.cluster,
+                        "outlets": list(view.outlets),
+                        "stories": [
+                            {
+                                "title": s.title,
+                                "url": s.url,
+                                "feed": s.feed,
+                                "outlet": s.outlet,
+                                "published": s.published.isoformat().replace("+00:00", "Z"),
+                            }
+                            for s in view.stories
+                        ],
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return 0
+    for view in views:
+        print(
+            f"{view.cluster}  {len(view.stories)} stories, "
+            f"{len(view.outlets)} outlets: {', '.join(view.outlets)}"
+        )
+        for story in view.stories:
+            print(f"    {story.published:%Y-%m-%d %H:%M}  {story.outlet[:24]:<24}  {story.title[:80]}")
+    if not views:
+        print(
+            "(no clusters" + ("" if args.all else " with more than one story; --all lists every story") + ")"
+        )
+    return 0
+
+
 def _when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
@@ -440,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--since", default="30d", help="stories published within DURATION (default 30d)")
     back.add_argument("--limit", type=int, default=50, help="stories to list (default 50)")
     back.set_defaults(func=cmd_backtest)
+
+    clusters = sub.add_parser("clusters", help="news events: stories grouped across outlets")
+    clusters.add_argument("--since", default="7d", help="events with stories within DURATION (default 7d)")
+    clusters.add_argument("--all", action="store_true", help="also single-story clusters")
+    clusters.add_argument("--format", choices=("table", "jsonl"), default="table")
+    clusters.set_defaults(func=cmd_clusters)
 
     story = sub.add_parser("story", help="what was stored and extracted for one story")
     story.add_argument("url", help="the story's URL (as in the feed or canonical)")

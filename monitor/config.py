@@ -181,6 +181,14 @@ class FulltextSettings(_Strict):
     max_chars: int = Field(default=100_000, ge=1000)  # stored article text is cut here
 
 
+class DedupSettings(_Strict):
+    """One alert per news event (see docs/dedup.md for how the threshold was chosen)."""
+
+    window: Duration = timedelta(days=3)  # stories further apart never join one cluster
+    threshold: float = Field(default=0.15, gt=0, le=1)  # lower joins more, higher splits more
+    update_every: Duration = timedelta(hours=1)  # on_cluster: update → at most one follow-up per period
+
+
 class DeliverySettings(_Strict):
     """Outbox behaviour."""
 
@@ -211,6 +219,7 @@ class Settings(_Strict):
     full_text: Literal["auto", "always", "never"] = "auto"  # default for feeds that do not say
     fulltext: FulltextSettings = FulltextSettings()
     delivery: DeliverySettings = DeliverySettings()
+    dedup: DedupSettings = DedupSettings()
     health: HealthSettings = HealthSettings()
     admin: str | None = None  # the notification target told about dead alerts and feed health
     feeds: tuple[FeedConfig, ...] = ()

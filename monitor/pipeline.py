@@ -16,12 +16,13 @@ from typing import Protocol
 
 import httpx
 
+from monitor.clustering import Clusterer
 from monitor.errors import FetchError, HTTPStatusError, MonitorError
 from monitor.fetch import FetchLimits, backoff_delay, fetch
 from monitor.models import Match, Story
 from monitor.normalise import normalise
 from monitor.parse import parse_feed
-from monitor.store import FeedState, Store, TargetRoute
+from monitor.store import FeedState, SavedStory, Store, TargetRoute
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,10 @@ class PollContext:
     #: Optional stage between dedup and match (full-text enrichment): new story → (story, status).
     enrich: Callable[[str, Story], tuple[Story, str | None]] | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: The dedup stage's clustering (None: identity by GUID and URL only, no clusters).
+    clusterer: Clusterer | None = None
+    #: At most one "now also reported by" follow-up per cluster per this period.
+    update_every: timedelta = timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,8 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             return PollResult(feed.name, ok=True)
         entries = parse_feed(fetched.body, feed=feed.name, headers=fetched.headers)
         stories = [normalise(entry, feed=feed.name, fetched=now) for entry in entries]
-        fresh = ctx.store.unseen(feed.id, stories)
+        keys = {story.guid: ctx.clusterer.keys(story) for story in stories} if ctx.clusterer else {}
+        fresh = ctx.store.unseen(feed.id, stories, now, keys)  # dedup: the same article is not new
         new_stories = hits = 0
         cutoff = now - plan.max_age if feed.polls_ok == 0 else None
         for candidate in fresh:
@@ -93,11 +99,16 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             # Stories held back on a first poll are not worth an article request each.
             story, status = ctx.enrich(feed.name, candidate) if ctx.enrich and alert else (candidate, None)
             matches = ctx.matcher.match(story)
-            saved = ctx.store.save_story(
-                feed.id, story, matches, ctx.routes, alert=alert, fulltext_status=status
-            )
+            saved = _save(ctx, feed.id, story, matches, keys.get(story.guid, ()), alert, status, now)
             if saved is None:
                 continue  # another worker or feed stored it first
+            if saved.suppressed:
+                log.info(
+                    "%s: %r joins an event already alerted: %d alert(s) not repeated",
+                    feed.name,
+                    story.title,
+                    saved.suppressed,
+                )
             new_stories += 1
             hits += len(matches)
             for match in matches:
@@ -125,6 +136,39 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
     except Exception as exc:  # the boundary: a bug in one feed's data must not stop the others
         log.exception("%s: internal error while polling", feed.name)
         return _failed(feed, ctx, now, plan, exc, f"internal error: {type(exc).__name__}: {exc}")
+
+
+def _save(
+    ctx: PollContext,
+    feed_id: int,
+    story: Story,
+    matches: list[Match],
+    keys: Sequence[str],
+    alert: bool,
+    status: str | None,
+    now: datetime,
+) -> SavedStory | None:
+    """Store a new story (dedup: in its news-event cluster) with its hits and outbox rows."""
+    if ctx.clusterer is None:
+        return ctx.store.save_story(
+            feed_id, story, matches, ctx.routes, alert=alert, fulltext_status=status, keys=keys
+        )
+    with ctx.clusterer.assigning(story, now) as (assignment, stored):
+        saved = ctx.store.save_story(
+            feed_id,
+            story,
+            matches,
+            ctx.routes,
+            alert=alert,
+            fulltext_status=status,
+            keys=keys,
+            cluster=assignment.cluster,
+            fingerprint=assignment.fingerprint,
+            update_every=ctx.update_every,
+        )
+        if saved is not None:
+            stored(saved.id)
+        return saved
 
 
 def _failed(

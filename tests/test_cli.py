@@ -104,7 +104,7 @@ def test_hits_and_feeds_commands_show_what_was_stored(setup: Path) -> None:
     hit = json.loads(line)
     assert hit["url"] == "https://herald.example/news/relos-ratified"
     assert hit["feed"] == "Test Herald" and hit["rules"] == ["relos"]
-    assert "RELOS" in hit["matched"] and hit["cluster"] is None
+    assert "RELOS" in hit["matched"] and isinstance(hit["cluster"], str) and hit["cluster"]
     assert hit["published"].endswith("Z")
     assert monitor(setup, "hits", "--rule", "nothing", "--format", "jsonl").stdout == ""
     table = monitor(setup, "hits").stdout

@@ -137,7 +137,7 @@ def _fail(position: int, message: str) -> NoReturn:
     raise QuerySyntaxError(position, message)
 
 
-def _lex(query: str) -> list[_Tok]:  # noqa: PLR0915 -- one flat scanner reads best
+def _lex(query: str) -> list[_Tok]:
     toks: list[_Tok] = []
     i, n = 0, len(query)
     after_field = False

@@ -2,6 +2,7 @@
 
 from monitor.store.engine import create_engine_for, upgrade_schema
 from monitor.store.repository import (
+    ClusterView,
     Delivery,
     FeedState,
     HealthChange,
@@ -13,6 +14,7 @@ from monitor.store.repository import (
 )
 
 __all__ = [
+    "ClusterView",
     "Delivery",
     "FeedState",
     "HealthChange",

@@ -30,6 +30,10 @@ from monitor.store.schema import (
 )
 
 
+class _Duplicate(Exception):
+    """Raised inside a save to roll it back: an identity key showed the story is known."""
+
+
 @dataclass(frozen=True, slots=True)
 class FeedState:
     """A feed's fetch state as the pipeline and ``monitor feeds`` need it."""
@@ -115,6 +119,18 @@ class OutboxEntry:
     sent_at: datetime | None
     last_error: str | None
     subject: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterView:
+    """One news event: its stories, first published first (a row of ``monitor clusters``)."""
+
+    cluster: str
+    stories: tuple[Story, ...]
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(story.outlet for story in self.stories))
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,13 +300,21 @@ class Store:
 
     # ---- stories and hits --------------------------------------------------------------
 
-    def unseen(self, feed_id: int, stories: Sequence[Story], now: datetime | None = None) -> list[Story]:
-        """The stories not stored yet (neither this feed's GUID nor the canonical URL is known).
+    def unseen(
+        self,
+        feed_id: int,
+        stories: Sequence[Story],
+        now: datetime | None = None,
+        keys: Mapping[str, Sequence[str]] | None = None,
+    ) -> list[Story]:
+        """The stories not stored yet: neither this feed's GUID, nor the canonical URL, nor any
+        identity key (``keys``: guid → keys) is known.
 
         A known story whose headline or summary was edited since is updated in place (with
         ``updated_at``): it is the same article, so it never alerts again."""
         if not stories:
             return []
+        keys = keys or {}
         with self._session() as session, session.begin():
             known = {
                 row.guid: row
@@ -303,12 +327,58 @@ class Store:
             urls = set(
                 session.scalars(select(StoryRow.url).where(StoryRow.url.in_([s.url for s in stories])))
             )
+            wanted = [k for story in stories for k in keys.get(story.guid, ())]
+            taken = set(session.scalars(select(StoryKeyRow.key).where(StoryKeyRow.key.in_(wanted))))
             for story in stories:
                 row = known.get(story.guid)
                 if row is not None and (row.title, row.summary) != (story.title, story.summary):
                     row.title, row.summary = story.title, story.summary
                     row.updated_at = now or story.fetched
-        return [s for s in stories if s.guid not in known and s.url not in urls]
+        return [
+            s
+            for s in stories
+            if s.guid not in known and s.url not in urls and not taken.intersection(keys.get(s.guid, ()))
+        ]
+
+    def cluster_rows(self, since: datetime, after_id: int = 0) -> list[tuple[int, bytes, datetime, str]]:
+        """(id, fingerprint, published, cluster) of stories published since ``since`` and stored
+        after story ``after_id``: to build the clustering index at start and to catch up with
+        what other workers stored."""
+        with self._session() as session:
+            rows = session.execute(
+                select(StoryRow.id, StoryRow.fingerprint, StoryRow.published_at, StoryRow.cluster)
+                .where(
+                    StoryRow.published_at >= since,
+                    StoryRow.id > after_id,
+                    StoryRow.fingerprint.is_not(None),
+                    StoryRow.cluster.is_not(None),
+                )
+                .order_by(StoryRow.id)
+            )
+            return [(int(i), bytes(fp or b""), published, str(cluster)) for i, fp, published, cluster in rows]
+
+    def list_clusters(self, *, since: datetime | None = None, min_size: int = 2) -> list[ClusterView]:
+        """Clusters (news events) with their stories, newest event first."""
+        sizes = (
+            select(StoryRow.cluster, func.count().label("n"), func.max(StoryRow.published_at).label("last"))
+            .where(StoryRow.cluster.is_not(None))
+            .group_by(StoryRow.cluster)
+            .having(func.count() >= min_size)
+        )
+        if since is not None:
+            sizes = sizes.where(StoryRow.published_at >= since)
+        sub = sizes.subquery()
+        with self._session() as session:
+            rows = session.execute(
+                select(StoryRow, FeedRow.name, sub.c.last)
+                .join(sub, sub.c.cluster == StoryRow.cluster)
+                .join(FeedRow, FeedRow.id == StoryRow.feed_id)
+                .order_by(sub.c.last.desc(), StoryRow.cluster, StoryRow.published_at)
+            )
+            views: dict[str, list[Story]] = {}
+            for row, feed, _last in rows:
+                views.setdefault(str(row.cluster), []).append(_story(row, feed))
+        return [ClusterView(cluster, tuple(stories)) for cluster, stories in views.items()]
 
     def save_story(
         self,
@@ -332,83 +402,85 @@ class Store:
         rule is alerted to a target (a primary key decides, also across workers); later ones
         are suppressed or, for ``update`` targets, queue a short follow-up at most once per
         ``update_every``."""
-        with self.engine.begin() as conn:
-            story_id = conn.execute(
-                self._insert(StoryRow)
-                .values(
-                    feed_id=feed_id,
-                    guid=story.guid,
-                    url=story.url,
-                    link=story.link,
-                    title=story.title,
-                    summary=story.summary,
-                    body=story.body,
-                    lang=story.lang,
-                    author=story.author,
-                    source=story.source,
-                    published_at=story.published,
-                    fetched_at=story.fetched,
-                    fulltext_status=fulltext_status,
-                    cluster=cluster,
-                    fingerprint=fingerprint,
-                )
-                .on_conflict_do_nothing()
-                .returning(StoryRow.id)
-            ).scalar()
-            if story_id is None:
-                return None
-            for key in keys:
-                claimed = conn.execute(
-                    self._insert(StoryKeyRow)
-                    .values(key=key, story_id=story_id)
-                    .on_conflict_do_nothing()
-                    .returning(StoryKeyRow.key)
-                ).scalar()
-                if claimed is None:  # the same article under another URL: undo this story
-                    conn.rollback()
-                    return None
-            queued = suppressed = 0
-            for match in matches:
-                hit_id = conn.execute(
-                    self._insert(HitRow)
+        try:
+            with self.engine.begin() as conn:
+                story_id = conn.execute(
+                    self._insert(StoryRow)
                     .values(
-                        story_id=story_id,
-                        rule=match.rule,
-                        terms=list(match.terms),
-                        spans=[[s.field, s.start, s.end, s.term] for s in match.spans],
-                        alerted=alert,
-                        created_at=story.fetched,
+                        feed_id=feed_id,
+                        guid=story.guid,
+                        url=story.url,
+                        link=story.link,
+                        title=story.title,
+                        summary=story.summary,
+                        body=story.body,
+                        lang=story.lang,
+                        author=story.author,
+                        source=story.source,
+                        published_at=story.published,
+                        fetched_at=story.fetched,
+                        fulltext_status=fulltext_status,
+                        cluster=cluster,
+                        fingerprint=fingerprint,
                     )
-                    .returning(HitRow.id)
-                ).scalar_one()
-                for route in routes.get(match.rule, ()) if alert else ():
-                    # A digest shows a cluster as one entry with its outlets, so it gets every member.
-                    if (
-                        cluster is not None
-                        and not route.held
-                        and not self._first_in_cluster(
-                            conn, cluster, match.rule, route.target, story_id, story.fetched
-                        )
-                    ):
-                        suppressed += 1
-                        if route.on_cluster == "update":
-                            self._queue_update(conn, cluster, match.rule, route, story, update_every)
-                        continue
-                    conn.execute(
-                        self._insert(OutboxRow)
-                        .values(
-                            hit_id=hit_id,
-                            target=route.target,
-                            kind="alert",
-                            status="pending",
-                            attempts=0,
-                            created_at=story.fetched,
-                            next_attempt_at=None if route.held else story.fetched,
-                        )
+                    .on_conflict_do_nothing()
+                    .returning(StoryRow.id)
+                ).scalar()
+                if story_id is None:
+                    return None
+                for key in keys:
+                    claimed = conn.execute(
+                        self._insert(StoryKeyRow)
+                        .values(key=key, story_id=story_id)
                         .on_conflict_do_nothing()
-                    )
-                    queued += 1
-            return SavedStory(int(story_id), queued, suppressed)
+                        .returning(StoryKeyRow.key)
+                    ).scalar()
+                    if claimed is None:  # the same article under another URL or feed: undo it all
+                        raise _Duplicate
+                queued = suppressed = 0
+                for match in matches:
+                    hit_id = conn.execute(
+                        self._insert(HitRow)
+                        .values(
+                            story_id=story_id,
+                            rule=match.rule,
+                            terms=list(match.terms),
+                            spans=[[s.field, s.start, s.end, s.term] for s in match.spans],
+                            alerted=alert,
+                            created_at=story.fetched,
+                        )
+                        .returning(HitRow.id)
+                    ).scalar_one()
+                    for route in routes.get(match.rule, ()) if alert else ():
+                        # A digest shows a cluster as one entry with its outlets, so it gets every member.
+                        if (
+                            cluster is not None
+                            and not route.held
+                            and not self._first_in_cluster(
+                                conn, cluster, match.rule, route.target, story_id, story.fetched
+                            )
+                        ):
+                            suppressed += 1
+                            if route.on_cluster == "update":
+                                self._queue_update(conn, cluster, match.rule, route, story, update_every)
+                            continue
+                        conn.execute(
+                            self._insert(OutboxRow)
+                            .values(
+                                hit_id=hit_id,
+                                target=route.target,
+                                kind="alert",
+                                status="pending",
+                                attempts=0,
+                                created_at=story.fetched,
+                                next_attempt_at=None if route.held else story.fetched,
+                            )
+                            .on_conflict_do_nothing()
+                        )
+                        queued += 1
+                return SavedStory(int(story_id), queued, suppressed)
+        except _Duplicate:
+            return None
 
     def _first_in_cluster(
         self, conn: Connection, cluster: str, rule: str, target: str, story_id: int, now: datetime
