@@ -28,7 +28,10 @@ class BacktestResult:
 
 
 def backtest(
-    stories: Iterable[Story], matcher: _Matcher, *, rule: str | None = None,
+    stories: Iterable[Story],
+    matcher: _Matcher,
+    *,
+    rule: str | None = None,
     progress: Callable[[int], object] | None = None,
 ) -> BacktestResult:
     """Match every story; keep those that ``rule`` (or any rule) catches, with counts."""

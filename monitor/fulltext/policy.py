@@ -35,9 +35,7 @@ def feed_text_length(story: Story) -> int:
     return len(story.title) + max(len(story.summary), len(story.body or ""))
 
 
-def needs_full_text(
-    mode: FullTextMode, story: Story, *, candidate: bool, min_chars: int = 400
-) -> bool:
+def needs_full_text(mode: FullTextMode, story: Story, *, candidate: bool, min_chars: int = 400) -> bool:
     """True when the article page of ``story`` should be fetched under ``mode``.
 
     ``candidate`` says whether some rule's prefilter terms occur in the feed's text;

@@ -99,9 +99,9 @@ class HostGate:
     def _prune(self) -> None:
         now = self._clock()
         idle = [
-            name for name, state in self._hosts.items()
-            if state.active == 0 and state.waiting == 0
-            and max(state.next_start, state.deferred_until) <= now
+            name
+            for name, state in self._hosts.items()
+            if state.active == 0 and state.waiting == 0 and max(state.next_start, state.deferred_until) <= now
         ]
         for name in idle:
             del self._hosts[name]
