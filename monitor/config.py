@@ -197,7 +197,7 @@ class DeliverySettings(_Strict):
     batch_size: int = Field(default=25, ge=1)
     retry_base: Duration = timedelta(seconds=30)
     retry_max: Duration = timedelta(hours=1)
-    send_timeout: Duration = timedelta(seconds=15)
+    send_timeout: Duration = timedelta(seconds=15)  # a claim covers 2x this (+10 s) per send
     dead_after: Duration = timedelta(hours=24)  # a row still failing this long after it was queued is dead
 
 

@@ -50,6 +50,7 @@ full_text: never
 delivery:
   tick: 1s
   retry_base: 1s
+  send_timeout: 5s   # a send cut off by SIGKILL is retried after 2 x 5 + 10 s
 feeds:
   - name: Test Herald
     url: {feed_url}

@@ -154,9 +154,10 @@ def test_outbox_lists_and_retries_dead_rows(
         http_server.url("/rss"),
         smtp_server,
         http_server.port,
-        extra="delivery:\n  dead_after: 1s\n  tick: 1s\n  retry_base: 1s\n",
     )
-    config.write_text(config.read_text().replace("delivery:\n  tick: 1s\n  retry_base: 1s\n", "", 1))
+    config.write_text(
+        config.read_text().replace("  retry_base: 1s\n", "  retry_base: 1s\n  dead_after: 1s\n", 1)
+    )
     smtp_server.stop()
     monitor(config, "run", "--once")
     time.sleep(1.5)

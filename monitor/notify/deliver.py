@@ -281,7 +281,7 @@ def deliver_pending(
         if t.config.quiet_hours and in_quiet_hours(t.config.quiet_hours, t.config.timezone, now)
     ]
     # The claim covers one send; each further send renews it (see _TargetRun.deliver).
-    lease = settings.send_timeout * 2 + timedelta(minutes=1)
+    lease = settings.send_timeout * 2 + timedelta(seconds=10)
     rows = store.claim_deliveries(now, lease, due_only=due_only, exclude=quiet)
     if not rows:
         return DeliveryReport()

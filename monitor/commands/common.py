@@ -1,0 +1,76 @@
+"""What the commands share: loading the config once, opening the store, printing tables."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from monitor.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from monitor.app import App
+    from monitor.store import Store
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    """The config named by --config, read and validated (once per command)."""
+    return load_settings(Path(args.config))
+
+
+def app_of(args: argparse.Namespace) -> App:
+    from monitor.app import App
+
+    return App(settings_of(args))
+
+
+def store_of(args: argparse.Namespace) -> Store:
+    """The store, its schema brought up to date."""
+    from monitor.store import Store, create_engine_for, upgrade_schema
+
+    store = Store(create_engine_for(settings_of(args).database))
+    store.ping()
+    upgrade_schema(store.engine)
+    return store
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def human(delta: object) -> str:
+    seconds = int(getattr(delta, "total_seconds", lambda: 0)())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def mask_db(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL is reported by the store; here we only print
+        return url
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]) -> None:
+    def cut(text: str, width: int) -> str:
+        text = text.replace("\n", " ")
+        return text if not width or len(text) <= width else text[: width - 1] + "…"
+
+    sizes = [
+        max([len(h)] + [len(cut(r[i], w)) for r in rows]) if w else 0
+        for i, (h, w) in enumerate(zip(header, widths, strict=True))
+    ]
+    for row in (header, *rows):
+        print(
+            "  ".join(
+                cut(c, w).ljust(s) if w else cut(c, w) for c, w, s in zip(row, widths, sizes, strict=True)
+            ).rstrip()
+        )
+    if not rows:
+        print("(none)")

@@ -1,0 +1,86 @@
+"""Delivery tools: a test alert through the targets, the outbox and requeueing."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from monitor.commands.common import settings_of, store_of, table, when
+from monitor.errors import ConfigError
+from monitor.models import Story
+
+
+def cmd_notify_test(args: argparse.Namespace) -> int:
+    from monitor.app import build_notifier
+    from monitor.models import Span
+    from monitor.store import Delivery
+
+    settings = settings_of(args)
+    notifier = build_notifier(settings)
+    names = [args.target] if args.target else [t.name for t in settings.notifications]
+    now = datetime.now(UTC)
+    summary = (
+        "Russia's State Duma ratified the Reciprocal Exchange of Logistic Support (RELOS) "
+        "agreement with India."
+    )
+    start = summary.index("RELOS")
+    story = Story(
+        feed="monitor",
+        guid="test",
+        url="https://example.org/monitor-test-alert",
+        title="Test alert from monitor: RELOS ratified",
+        summary=summary,
+        published=now,
+        fetched=now,
+        source="monitor notify test",
+    )
+    sample = Delivery(
+        0, "", 0, "test", story, ("RELOS",), (Span("summary", start, start + 5, "RELOS"),), None
+    )
+    failures = 0
+    for name in names:
+        if name not in {t.name for t in settings.notifications}:
+            raise ConfigError(f"unknown notification target {name!r}", file=settings.source, key="--target")
+        entry = notifier.targets.get(name)
+        if entry is None:
+            print(f"{name}: SKIPPED: its URL is empty (is the environment variable set?)")
+            failures += 1
+            continue
+        message = notifier.renderer.alerts([sample], entry.format, timezone=entry.config.timezone)
+        error = notifier.send(name, message)
+        print(f"{name}: {'sent' if error is None else 'FAILED: ' + error} ({entry.masked})")
+        failures += error is not None
+    return 1 if failures else 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    store = store_of(args)
+    if args.action == "retry":
+        if not args.ids and not args.all_dead:
+            raise ConfigError("name outbox row IDs or --all-dead", key="outbox retry")
+        count = store.retry([int(i) for i in args.ids], all_dead=args.all_dead, now=datetime.now(UTC))
+        print(f"requeued {count} row(s); they are sent at the next delivery tick or `monitor run --once`")
+        return 0
+    entries = store.list_outbox(status=args.status, limit=args.limit)
+    rows = [
+        (
+            str(e.id),
+            e.target,
+            e.kind,
+            e.status,
+            str(e.attempts),
+            when(e.created_at),
+            when(e.next_attempt_at if e.status == "pending" else e.sent_at),
+            e.subject,
+            e.last_error or "",
+        )
+        for e in entries
+    ]
+    table(
+        ("id", "target", "kind", "status", "tries", "queued", "next/sent", "subject", "last error"),
+        rows,
+        widths=(6, 14, 7, 8, 5, 16, 16, 50, 0),
+    )
+    counts = store.outbox_counts()
+    print("totals: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
+    return 0

@@ -1,0 +1,60 @@
+"""Running the service: the daemon, one pass, config check, migrations."""
+
+from __future__ import annotations
+
+import argparse
+
+from monitor.commands.common import app_of, human, mask_db, settings_of
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    app = app_of(args)
+    app.prepare()
+    if args.once:
+        try:
+            summary = app.run_once()
+        finally:
+            app.close()
+        print(summary.line())
+        return 0
+    from monitor.daemon import run_daemon
+
+    return run_daemon(app)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from monitor.app import build_notifier, compile_settings_rules
+
+    settings = settings_of(args)
+    rules = compile_settings_rules(settings)
+    build_notifier(settings)
+    enabled = [f for f in settings.feeds if f.enabled]
+    print(f"config: {settings.source}: ok")
+    print(f"database: {mask_db(settings.database)}")
+    print(f"feeds: {len(settings.feeds)} ({len(enabled)} enabled)")
+    for feed in settings.feeds:
+        state = "" if feed.enabled else "  [disabled]"
+        print(f"  - {feed.name}: {feed.url} every {human(settings.feed_interval(feed))}{state}")
+    print(f"term lists: {', '.join('@' + n for n in settings.term_lists) or 'none'}")
+    print(f"rules: {len(rules.rules)}")
+    for rule in rules.rules:
+        print(
+            f"  - {rule.name} (priority {rule.priority}){': ' + rule.description if rule.description else ''}"
+        )
+    print(f"notifications: {len(settings.notifications)}")
+    for target in settings.notifications:
+        routed = ", ".join(target.rules) if target.rules else "every rule"
+        state = f"{target.url.split('://', 1)[0]}://…" if target.url.strip() else "SKIPPED (empty URL)"
+        print(f"  - {target.name}: {state} ← {routed}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from monitor.store import Store, create_engine_for, upgrade_schema
+
+    settings = settings_of(args)
+    store = Store(create_engine_for(settings.database))
+    store.ping()
+    upgrade_schema(store.engine)
+    print(f"database {mask_db(settings.database)} is at the latest schema")
+    return 0
