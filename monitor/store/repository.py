@@ -334,6 +334,12 @@ class Store:
                 if row is not None and (row.title, row.summary) != (story.title, story.summary):
                     row.title, row.summary = story.title, story.summary
                     row.updated_at = now or story.fetched
+                    for key in keys.get(story.guid, ()):  # its new text key is this story too
+                        session.execute(
+                            self._insert(StoryKeyRow)
+                            .values(key=key, story_id=row.id)
+                            .on_conflict_do_nothing()
+                        )
         return [
             s
             for s in stories
