@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.config import DeliverySettings, NotificationConfig
-from monitor.models import Match, Span, Story
 from monitor.notify import Notifier, Renderer, deliver_pending
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
+from tests.factories import queue_hits
 from tests.servers import HTTPServer, SMTPServer, wait_for
 
 
@@ -35,28 +35,6 @@ def _store(directory: str) -> Store:
     store = Store(engine)
     store.sync_feeds([("Herald", "https://herald.example/rss")], datetime.now(UTC))
     return store
-
-
-def _queue(store: Store, count: int, target: str, offset: int) -> None:
-    feed = store.list_feeds()[0].id
-    now = datetime.now(UTC)
-    for n in range(offset, offset + count):
-        story = Story(
-            feed="Herald",
-            guid=f"g{n}",
-            url=f"https://herald.example/{n}",
-            title=f"RELOS story {n}",
-            summary="Russia ratified the RELOS pact with India.",
-            published=now,
-            fetched=now,
-        )
-        store.save_story(
-            feed,
-            story,
-            [Match("relos", ("RELOS",), (Span("summary", 22, 27, "RELOS"),))],
-            {"relos": (TargetRoute(target),)},
-            alert=True,
-        )
 
 
 def latency(hits: int, settings: DeliverySettings, runs: int) -> float:
@@ -69,7 +47,7 @@ def latency(hits: int, settings: DeliverySettings, runs: int) -> float:
         for run in range(runs):
             with tempfile.TemporaryDirectory() as directory:
                 store = _store(directory)
-                _queue(store, hits, "email", offset=run * hits)
+                queue_hits(store, hits, TargetRoute("email"), start=run * hits)
                 before = len(smtp.messages)
                 expected = None
                 start = time.perf_counter()
@@ -96,7 +74,7 @@ def throughput(alerts: int, runs: int) -> float:
         for run in range(runs):
             with tempfile.TemporaryDirectory() as directory:
                 store = _store(directory)
-                _queue(store, alerts, "hook", offset=run * alerts)
+                queue_hits(store, alerts, TargetRoute("hook"), start=run * alerts)
                 start = time.perf_counter()
                 report = deliver_pending(store, notifier, settings, now=datetime.now(UTC))
                 rates.append(report.sent / (time.perf_counter() - start))

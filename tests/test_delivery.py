@@ -9,10 +9,10 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from monitor.config import DeliverySettings, NotificationConfig, RateLimit
-from monitor.models import Match, Span, Story
 from monitor.notify import Notifier, Renderer, deliver_pending
 from monitor.notify.quiet import in_quiet_hours, last_quiet_window
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
+from tests.factories import queue_hits
 from tests.servers import HTTPServer, SMTPServer, body_text
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -29,37 +29,6 @@ def store(db_url: str) -> Iterator[Store]:
     engine.dispose()
 
 
-def _hits(
-    store: Store,
-    count: int,
-    route: TargetRoute,
-    at: datetime = T0,
-    start: int = 0,
-    cluster: str | None = None,
-    outlet: str = "",
-) -> None:
-    feed = store.list_feeds()[0].id
-    for n in range(start, start + count):
-        story = Story(
-            feed="Herald",
-            guid=f"g{n}",
-            url=f"https://herald.example/{n}",
-            title=f"RELOS story {n}",
-            summary="RELOS ratified",
-            published=at,
-            fetched=at,
-            source=outlet,
-        )
-        store.save_story(
-            feed,
-            story,
-            [Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))],
-            {"relos": (route,)},
-            alert=True,
-            cluster=cluster,
-        )
-
-
 def _hook(http_server: HTTPServer, **extra: object) -> Notifier:
     config = NotificationConfig.model_validate(
         {"name": "chat", "url": f"json://127.0.0.1:{http_server.port}/hook", **extra}
@@ -72,7 +41,7 @@ def test_burst_over_rate_limit_gives_limit_alerts_and_one_summary(
 ) -> None:
     """50 hits to a target limited to 5 a minute → 5 single alerts and one summary of the other 45."""
     notifier = _hook(http_server, rate_limit="5/1m")
-    _hits(store, 50, TargetRoute("chat"))
+    queue_hits(store, 50, TargetRoute("chat"), at=T0)
     report = deliver_pending(store, notifier, SETTINGS, now=T0)
     assert report.sent == 50
     posts = http_server.posts("/hook")
@@ -80,7 +49,7 @@ def test_burst_over_rate_limit_gives_limit_alerts_and_one_summary(
     assert sum("45 more alert(s)" in p["title"] for p in posts) == 1
     summary = next(p for p in posts if "45 more" in p["title"])
     assert "RELOS story 49" in summary["message"]
-    _hits(store, 3, TargetRoute("chat"), start=100, at=T0 + timedelta(seconds=20))
+    queue_hits(store, 3, TargetRoute("chat"), start=100, at=T0 + timedelta(seconds=20))
     assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(seconds=20)).sent == 0
     assert len(http_server.posts("/hook")) == 6, "over the limit, with this period's summary already sent"
     later = deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(seconds=81))
@@ -97,13 +66,13 @@ def test_digest_holds_alerts_until_its_time_and_contains_exactly_the_period(
     )
     notifier = Notifier([config], Renderer())
     route = TargetRoute("daily", held=True)
-    _hits(store, 2, route, cluster="c-1", outlet="Outlet A")
-    _hits(store, 1, route, start=2, cluster="c-1", outlet="Outlet B")
-    _hits(store, 1, route, start=3, cluster="c-2", outlet="Outlet C")
+    queue_hits(store, 2, route, cluster="c-1", outlet="Outlet A", at=T0)
+    queue_hits(store, 1, route, start=2, cluster="c-1", outlet="Outlet B", at=T0)
+    queue_hits(store, 1, route, start=3, cluster="c-2", outlet="Outlet C", at=T0)
     assert deliver_pending(store, notifier, SETTINGS, now=T0, due_only=False).sent == 0
     assert smtp_server.messages == []
     assert store.release_held("daily", T0 + timedelta(minutes=1)) == 4
-    _hits(store, 1, route, start=9, at=T0 + timedelta(minutes=2))  # after the digest time: next period
+    queue_hits(store, 1, route, start=9, at=T0 + timedelta(minutes=2))  # after the digest time: next period
     report = deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(minutes=3))
     assert report.sent == 4
     (mail,) = smtp_server.messages
@@ -120,7 +89,7 @@ def test_quiet_hours_hold_alerts_and_release_them_as_one_message(
     """Instant alerts queued in quiet hours wait and then go out together in one message."""
     notifier = _hook(http_server, quiet_hours="22:00-07:00", timezone="Asia/Kolkata")
     night = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # 23:30 in Kolkata
-    _hits(store, 3, TargetRoute("chat"), at=night)
+    queue_hits(store, 3, TargetRoute("chat"), at=night)
     assert deliver_pending(store, notifier, SETTINGS, now=night).sent == 0
     morning = datetime(2026, 11, 21, 1, 45, tzinfo=UTC)  # 07:15 in Kolkata
     assert deliver_pending(store, notifier, SETTINGS, now=morning).sent == 3
@@ -144,7 +113,7 @@ def test_webhook_500_then_429_is_retried_and_delivered_once(store: Store, http_s
     """A failing webhook keeps the alert pending with backoff; it is delivered once when it recovers."""
     notifier = _hook(http_server)
     http_server.post_status = [(500, {}), (429, {"Retry-After": "30"})]
-    _hits(store, 1, TargetRoute("chat"))
+    queue_hits(store, 1, TargetRoute("chat"), at=T0)
     assert deliver_pending(store, notifier, SETTINGS, now=T0).failed == 1
     assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(seconds=1)).sent == 0, "backoff"
     assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(seconds=30)).failed == 1
@@ -170,7 +139,7 @@ def test_undeliverable_alerts_die_after_the_limit_and_the_admin_is_told_once(
         ],
         Renderer(),
     )
-    _hits(store, 2, TargetRoute("email"))
+    queue_hits(store, 2, TargetRoute("email"), at=T0)
     assert deliver_pending(store, notifier, SETTINGS, now=T0, admin="admin").failed == 2
     day = T0 + timedelta(hours=25)
     deliver_pending(store, notifier, SETTINGS, now=day, admin="admin")
@@ -185,14 +154,14 @@ def test_undeliverable_alerts_die_after_the_limit_and_the_admin_is_told_once(
 def test_only_the_first_story_of_a_cluster_alerts_and_updates_are_throttled(store: Store) -> None:
     """Later stories of an alerted cluster are suppressed; an update target gets at most one
     "now also reported by" per hour."""
-    _hits(store, 1, TargetRoute("quiet"), cluster="c-9", outlet="PTI")
-    _hits(store, 1, TargetRoute("quiet"), start=1, cluster="c-9", outlet="ANI")
+    queue_hits(store, 1, TargetRoute("quiet"), cluster="c-9", outlet="PTI", at=T0)
+    queue_hits(store, 1, TargetRoute("quiet"), start=1, cluster="c-9", outlet="ANI", at=T0)
     assert store.outbox_counts() == {"pending": 1}
     route = TargetRoute("loud", on_cluster="update")
-    _hits(store, 1, route, start=10, cluster="c-7", outlet="TASS")
-    _hits(store, 1, route, start=11, cluster="c-7", outlet="RIA", at=T0 + timedelta(minutes=10))
-    _hits(store, 1, route, start=12, cluster="c-7", outlet="Hindu", at=T0 + timedelta(minutes=70))
-    _hits(store, 1, route, start=13, cluster="c-7", outlet="NDTV", at=T0 + timedelta(minutes=80))
+    queue_hits(store, 1, route, start=10, cluster="c-7", outlet="TASS", at=T0)
+    queue_hits(store, 1, route, start=11, cluster="c-7", outlet="RIA", at=T0 + timedelta(minutes=10))
+    queue_hits(store, 1, route, start=12, cluster="c-7", outlet="Hindu", at=T0 + timedelta(minutes=70))
+    queue_hits(store, 1, route, start=13, cluster="c-7", outlet="NDTV", at=T0 + timedelta(minutes=80))
     rows = store.claim_deliveries(T0 + timedelta(hours=3), timedelta(minutes=1))
     loud = sorted(r.kind for r in rows if r.target == "loud")
     assert loud == ["alert", "update"]

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.config import DeliverySettings, NotificationConfig
-from monitor.models import Match, Span, Story
+from monitor.models import Span, Story
 from monitor.notify import Notifier, Renderer, deliver_pending
 from monitor.notify.render import escape_chat
 from monitor.store import Delivery, Store, TargetRoute, create_engine_for, upgrade_schema
+from tests.factories import queue_hits
 from tests.servers import HTTPServer, SMTPServer, body_text
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -101,27 +102,6 @@ def store(tmp_path: object) -> Iterator[Store]:
     engine.dispose()
 
 
-def _queue(store: Store, count: int, targets: tuple[str, ...]) -> None:
-    feed = store.list_feeds()[0].id
-    for n in range(count):
-        story = Story(
-            feed="Herald",
-            guid=f"g{n}",
-            url=f"https://herald.example/{n}",
-            title=f"RELOS story {n}",
-            summary="RELOS ratified",
-            published=NOW,
-            fetched=NOW,
-        )
-        store.save_story(
-            feed,
-            story,
-            [Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))],
-            {"relos": tuple(TargetRoute(t) for t in targets)},
-            alert=True,
-        )
-
-
 def test_delivery_reaches_smtp_and_webhook_and_marks_sent(
     store: Store, smtp_server: SMTPServer, http_server: HTTPServer
 ) -> None:
@@ -133,7 +113,7 @@ def test_delivery_reaches_smtp_and_webhook_and_marks_sent(
         ],
         Renderer(),
     )
-    _queue(store, 1, ("email", "hook"))
+    queue_hits(store, 1, TargetRoute("email"), TargetRoute("hook"), at=NOW)
     report = deliver_pending(store, notifier, DeliverySettings(), now=NOW)
     assert (report.sent, report.failed) == (2, 0)
     (mail,) = smtp_server.messages
@@ -158,7 +138,7 @@ def test_a_down_target_keeps_alerts_pending_without_delaying_the_other(
         ],
         Renderer(),
     )
-    _queue(store, 1, ("email", "hook"))
+    queue_hits(store, 1, TargetRoute("email"), TargetRoute("hook"), at=NOW)
     report = deliver_pending(store, notifier, DeliverySettings(), now=NOW)
     assert (report.sent, report.failed) == (1, 1)
     assert len(http_server.posts("/hook")) == 1
@@ -175,7 +155,7 @@ def test_a_burst_is_batched_into_a_few_messages(store: Store, http_server: HTTPS
     notifier = Notifier(
         [NotificationConfig(name="chat", url=f"json://127.0.0.1:{http_server.port}/c")], Renderer()
     )
-    _queue(store, 100, ("chat",))
+    queue_hits(store, 100, TargetRoute("chat"), at=NOW)
     report = deliver_pending(store, notifier, DeliverySettings(batch_size=25), now=NOW)
     assert report.sent == 100
     posts = http_server.posts("/c")
@@ -196,7 +176,7 @@ def test_secrets_are_masked_in_failure_messages(store: Store, caplog: pytest.Log
 
     url = f"mailto://user:SuperSecret123@127.0.0.1:{free_port()}?from=a@example.org&to=b@example.org"
     notifier = Notifier([NotificationConfig(name="email", url=url)], Renderer())
-    _queue(store, 1, ("email",))
+    queue_hits(store, 1, TargetRoute("email"), at=NOW)
     report = deliver_pending(store, notifier, DeliverySettings(), now=NOW)
     assert report.failed == 1
     (entry,) = store.list_outbox(status="failed")
