@@ -6,9 +6,11 @@
 
 Throughput: identity keys per second, and fingerprint + assign per second against an index
 pre-filled with N synthetic stories spread over the window (a fifth of them rewrites of
-another, so LSH buckets are not all singletons). Half the queries are light rewrites of an
-indexed story, half are fresh. Figures are medians over --runs runs. Memory is what tracemalloc
-sees allocated while the 100k index is built (numpy reports its buffers to tracemalloc).
+another). Half the queries are fresh stories, half light rewrites of an indexed story published
+up to 6 hours after it. Figures are medians over --runs runs. Quality at scale: the share of
+fresh (unrelated) stories that wrongly join a cluster, and of rewrites that find their source.
+Memory is what tracemalloc sees allocated while the largest index is built (numpy reports its
+buffers to tracemalloc).
 """
 
 from __future__ import annotations
@@ -136,20 +138,29 @@ def bench(sizes: list[int], runs: int, queries: int) -> None:
     print(f"fingerprint alone: {queries / seconds:,.0f} stories/s ({seconds / queries * 1e6:.0f} µs each)")
     print()
     print(f"{'index size':>10}  {'fingerprint+assign':>20}  {'assign only':>12}  {'candidates':>10}  "
-          f"{'joined':>6}  {'add':>8}")
+          f"{'add':>6}  {'unrelated joined':>16}  {'rewrites found':>14}")
     for size in sizes:
         index, stories, build = build_index(corpus, size)
-        batch = [
-            corpus.rewrite(corpus.rng.choice(stories), NOW) if n % 2 else corpus.story(NOW)
-            for n in range(queries)
+        sources = [corpus.rng.randrange(size) for _ in range(queries // 2)]
+        rewrites = [
+            corpus.rewrite(stories[n], stories[n].published + timedelta(hours=6 * corpus.rng.random()))
+            for n in sources
         ]
-        fps = [fingerprint(s) for s in batch]
-        both = timed(lambda: [index.assign(fingerprint(s), NOW) for s in batch], runs)  # noqa: B023 - used at once
-        assign = timed(lambda: [index.assign(fp, NOW) for fp in fps], runs)  # noqa: B023
-        joined = sum(1 for fp in fps if index.assign(fp, NOW) is not None)
-        candidates = statistics.mean(_candidates(index, fp) for fp in fps[:500])
+        fresh = [corpus.story(NOW) for _ in range(queries - len(rewrites))]
+        batch = [s for pair in zip(fresh, rewrites, strict=False) for s in pair]
+        fps = [(fingerprint(s), s.published) for s in batch]
+        both = timed(lambda: [index.assign(fingerprint(s), s.published) for s in batch], runs)  # noqa: B023 - used at once
+        assign = timed(lambda: [index.assign(fp, when) for fp, when in fps], runs)  # noqa: B023
+        candidates = statistics.mean(_candidates(index, fp) for fp, _ in fps[:500])
+        wrong = sum(1 for s in fresh if index.assign(fingerprint(s), NOW) is not None)
+        found = sum(
+            1
+            for s, n in zip(rewrites, sources, strict=True)
+            if index.assign(fingerprint(s), s.published) == f"cluster-{n}"
+        )
         print(f"{size:>10,}  {queries / both:>13,.0f} st/s  {assign / queries * 1e6:>9.0f} µs  "
-              f"{candidates:>10.1f}  {joined / queries:>6.0%}  {build / size * 1e6:>5.0f} µs")
+              f"{candidates:>10.1f}  {build / size * 1e6:>3.0f} µs  {wrong / len(fresh):>16.1%}  "
+              f"{found / len(rewrites):>14.1%}")
         del index, stories
     largest = max(sizes)
     gc.collect()

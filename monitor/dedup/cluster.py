@@ -13,20 +13,24 @@ wJ is a weighted Jaccard similarity whose weights are log(common_df / (df + 1)),
 word few use (Duma, Ushakov, 5.25) weighs most. So two stories of one event, which share the
 event's rare words, join; two events that share only the topic's common words do not. A story
 that joins a cluster counts only the terms its cluster's latest member lacks, so an event
-reported 300 times does not make its own words look common. The time decay keeps the
-Duma's vote and the Federation Council's vote a week later apart even with a long window; the
-weekday check separates "arrives on Thursday" from "signs deals on Friday". The best story's
-cluster is returned when its score reaches ``threshold``.
+reported 300 times does not make its own words look common. Every union also gets a prior
+weight (UNION_PRIOR, 4), so a match needs some rare-word evidence: without it, at 100,000
+stories, two headlines made of common words and one shared rare word scored as near-duplicates.
+The time decay keeps the Duma's vote and the Federation Council's vote a week later apart even
+with a long window; the weekday check separates "arrives on Thursday" from "signs deals on
+Friday". The best story's cluster is returned when its score reaches ``threshold``.
 
 Candidates come from postings of the new story's rare terms (df below ``common_df``): a story
 that shares none of them cannot reach the threshold, so nothing is lost, and the work per story
-is bounded by ``common_df`` times its number of terms, whatever the index size. MinHash LSH
+is bounded by ``common_df`` times its number of terms, whatever the index size. An upper bound
+of each candidate's score drops the hopeless ones; at most 32 are scored exactly. MinHash LSH
 (datasketch) was tried first and dropped: catching rewrites (term Jaccard ≈ 0.2) needs bands
 of two rows, and with those about 2.6 % of all indexed stories share a band with any new one,
 so its cost grows linearly with the index; its own storage also took ~9.5 KB per story.
 
 Pure and in memory; the store persists ``IndexRow``s and rebuilds the index with ``from_rows``.
-Thresholds and weights were chosen on tests/data/clusters_labelled.yaml (docs/dedup.md).
+Thresholds and weights were chosen on tests/data/clusters_labelled.yaml, the prior on a
+synthetic 100,000-story index (bench/bench_dedup.py); see docs/dedup.md.
 """
 
 from __future__ import annotations
@@ -58,6 +62,9 @@ GRACE = timedelta(hours=12)
 _TOP_CANDIDATES = 32
 #: The smallest weight of a term, so that common words still count a little.
 _MIN_WEIGHT = 0.05
+#: Weight added to every union: a similarity needs some rare-word evidence, not only a high
+#: ratio between two texts made mostly of common words.
+UNION_PRIOR = 4.0
 #: Document frequencies, and the weights derived from them, live in fixed tables indexed by
 #: the term hash's low bits (4 MiB each); a collision between two terms of a window only blurs
 #: their weights a little.
@@ -280,12 +287,14 @@ class ClusterIndex:
         # (likewise for the headline). Candidates that cannot reach the threshold, often all of
         # them, are not scored.
         common = ~rare
-        text_bound = (shared + _MIN_WEIGHT * np.count_nonzero(common)) / float(weights.sum())
+        text_bound = (shared + _MIN_WEIGHT * np.count_nonzero(common)) / (
+            float(weights.sum()) + UNION_PRIOR
+        )
         bound = TEXT_WEIGHT * np.minimum(text_bound, 1.0)
         title_weight = float(weights[in_title].sum())
         if title_weight > 0:
             most = shared_title + _MIN_WEIGHT * np.count_nonzero(common & in_title)
-            bound += (1.0 - TEXT_WEIGHT) * np.minimum(most / title_weight, 1.0)
+            bound += (1.0 - TEXT_WEIGHT) * np.minimum(most / (title_weight + UNION_PRIOR), 1.0)
         late = np.abs(self._table.published[unique] - stamp) - GRACE.total_seconds()
         bound -= self.decay_per_day * np.maximum(late, 0.0) / 86400.0
         hopeful = bound >= self.threshold
@@ -355,7 +364,7 @@ def _sums(owner: npt.NDArray[np.intp], weights: npt.NDArray[np.floating[Any]], k
 
 def _jaccard(total: Floats, inter: Floats, query_total: float) -> Floats:
     """Weighted Jaccard from each candidate's total weight, the shared weight and the query's."""
-    union = total + query_total - inter
+    union = total + query_total - inter + UNION_PRIOR
     out: Floats = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
     return out
 
