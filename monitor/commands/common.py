@@ -16,8 +16,13 @@ if TYPE_CHECKING:
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
-    """The config named by --config, read and validated (once per command)."""
-    return load_settings(Path(args.config))
+    """The config named by --config, read and validated once per command (kept on ``args``,
+    so a command that needs both the store and the settings does not read the file twice)."""
+    loaded: Settings | None = getattr(args, "loaded_settings", None)
+    if loaded is None:
+        loaded = load_settings(Path(args.config))
+        args.loaded_settings = loaded
+    return loaded
 
 
 def app_of(args: argparse.Namespace) -> App:
