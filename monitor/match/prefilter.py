@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import ahocorasick
 
-from monitor.match.view import Occurrences
+from monitor.match.view import Occurrences, needle
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,8 @@ class Literal:
     id: int
     key: str
     prefix: bool
+    #: The padded search string (see ``view.needle``).
+    needle: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,7 @@ class Literals:
         """The literal for a folded word (registering it on first use)."""
         lit = self._by_key.get((key, prefix))
         if lit is None:
-            lit = Literal(len(self._by_key), key, prefix)
+            lit = Literal(len(self._by_key), key, prefix, needle(key, prefix))
             self._by_key[(key, prefix)] = lit
         return lit
 
@@ -122,8 +124,7 @@ class Scanner:
         if literals:
             automaton = ahocorasick.Automaton()
             for lit in literals:
-                key = f" {lit.key}" if lit.prefix else f" {lit.key} "
-                automaton.add_word(key, (lit.id, len(key), lit.prefix))
+                automaton.add_word(lit.needle, (lit.id, len(lit.needle), lit.prefix))
             automaton.make_automaton()
             self._automaton = automaton
 

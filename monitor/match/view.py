@@ -39,6 +39,8 @@ class StoryView:
     text: str
     starts: tuple[int, ...]  # offset in ``original`` where each field starts, and the end
     offsets: tuple[int, ...] | None
+    #: ``starts`` as offsets in ``text``: every node asks for its fields' range, so map once.
+    bounds: tuple[int, ...]
     occurrences: Occurrences = field(default_factory=dict)
     #: Literal ids the prefilter scan looked for: absent from ``occurrences`` means absent.
     scanned: frozenset[int] = frozenset()
@@ -52,12 +54,24 @@ class StoryView:
             self.occurrences[literal] = found
         return found
 
+    def has(self, literal: int, needle: str, lo: int, hi: int) -> bool:
+        """Whether a word occurs starting between folded offsets ``lo`` and ``hi``.
+
+        Cheaper than ``find`` for a word not seen yet: one bounded search that stops at the
+        first hit and stores nothing. ``needle`` is the word padded as in ``find_word``."""
+        found = self.occurrences.get(literal)
+        if found is None:
+            # The needle's leading space sits just before ``lo``; its end must stay inside.
+            return literal not in self.scanned and self.text.find(needle, lo - 1, hi) >= 0
+        for start, _ in found:  # noqa: SIM110 -- hot path: a loop is 3x faster than any()
+            if lo <= start < hi:
+                return True
+        return False
+
     def field_range(self, first: int, last: int) -> tuple[int, int]:
         """Folded offsets (lo, hi) spanning fields ``first`` to ``last``."""
-        lo, hi = self.starts[first], self.starts[last + 1]
-        if self.offsets is not None:
-            lo, hi = bisect_left(self.offsets, lo), bisect_left(self.offsets, hi)
-        return lo, hi
+        bounds = self.bounds
+        return bounds[first], bounds[last + 1]
 
     def gap_words(self, start: int, end: int) -> int | None:
         """Words strictly between two matches, or None when the gap crosses a field boundary."""
@@ -83,21 +97,23 @@ class StoryView:
         return Span(TEXT_FIELDS[f], start - base, end - base, self.original[start:end])
 
 
-def find_word(text: str, key: str, prefix: bool) -> list[tuple[int, int]]:
-    """Every ``(start, end)`` of a folded word in folded text, or of words starting with it.
+def needle(key: str, prefix: bool) -> str:
+    """What to search folded text for: " word " finds exactly the whole words, " word" the
+    words starting with it (folded text separates words by single spaces and is padded)."""
+    return f" {key}" if prefix else f" {key} "
 
-    Folded text separates words by spaces only and is padded with one, so a plain substring
-    search for " word " finds exactly the whole words.
-    """
-    needle = f" {key}" if prefix else f" {key} "
+
+def find_word(text: str, key: str, prefix: bool) -> list[tuple[int, int]]:
+    """Every ``(start, end)`` of a folded word in folded text, or of words starting with it."""
+    needle_ = needle(key, prefix)
     found: list[tuple[int, int]] = []
-    i = text.find(needle)
+    i = text.find(needle_)
     while i >= 0:
         start = i + 1
         end = text.find(" ", start + len(key)) if prefix else start + len(key)
         found.append((start, end))
         # The space after this word can be the space before the next occurrence.
-        i = text.find(needle, start + len(key))
+        i = text.find(needle_, start + len(key))
     return found
 
 
@@ -109,4 +125,6 @@ def make_view(story: Story) -> StoryView:
     for text in fields:
         starts.append(starts[-1] + len(text) + len(_JOIN))
     folded = fold_text(original)
-    return StoryView(story, original, folded.text, tuple(starts), folded.offsets)
+    offsets = folded.offsets
+    bounds = starts if offsets is None else [bisect_left(offsets, start) for start in starts]
+    return StoryView(story, original, folded.text, tuple(starts), offsets, tuple(bounds))
