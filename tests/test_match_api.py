@@ -112,6 +112,26 @@ def test_explain_no_match_names_the_failed_clauses() -> None:
     assert "«India»" in text
 
 
+def test_explain_a_failed_or_shows_what_each_alternative_fails_on() -> None:
+    """A rule that is one OR of several ways to match says, per way, which part was missing:
+    quoting the whole OR back would not tell the rule writer anything."""
+    query = 'RELOS OR ("logistics pact" AND Russia) OR (=LEMOA AND India -oil)'
+    s = story("India and Russia sign a logistics agreement; oil prices fall")
+    explanation = compile_query(query).explain("query", s)
+    assert explanation.alternatives == (
+        ("RELOS", ("RELOS",)),
+        ('("logistics pact" AND Russia)', ('"logistics pact"',)),
+        ("(=LEMOA AND India -oil)", ("=LEMOA", "-oil")),
+    )
+    text = explanation.render(s)
+    assert "failed: none of the 3 alternatives holds" in text
+    assert '- ("logistics pact" AND Russia)  fails on: "logistics pact"' in text
+    assert "- (=LEMOA AND India -oil)  fails on: =LEMOA; -oil" in text
+    # An OR inside an AND is still quoted whole: the AND says which of its parts failed.
+    inner = compile_query("India AND (defence OR military)").explain("query", s)
+    assert inner.alternatives == () and inner.failed == ("(defence OR military)",)
+
+
 def test_explain_shows_words_found_when_near_fails() -> None:
     """When a NEAR fails, the explanation still shows where its operands occur."""
     s = story("India buys wheat, while far away and much later Russia sells gas")

@@ -102,6 +102,20 @@ TOKENS = [
     ("S-400", "S-400 systems", True),
     ("S-400", "S400 systems", True),
     ("S-400", "S-4000", False),
+    # Designations in the other alphabet, as Russian outlets write them, and back.
+    ("S-400", "Индия получит ещё два полка С-400", True),
+    ("S-400", "Индия получит С400", True),
+    ("S-400", "Встреча с 400 участниками", False),  # "with 400": only with a hyphen
+    ("S-400", "С-4000", False),
+    ("Su-30MKI", "модернизация Су-30МКИ", True),
+    ("MiG-29K", "палубные МиГ-29К", True),
+    ("Kh-101", "ракеты Х-101", True),
+    ("=S-400", "полк С-400", True),
+    ("=S-400", "полк с-400", False),  # exact case holds in the other alphabet too
+    ("С-400", "India's S-400 squadrons", True),
+    ("Су-57*", "Russia offers the Su-57E", True),
+    ("МиГ-29", "MiG-29 fighters", True),
+    ("Igla-S", "ПЗРК Игла-С", False),  # no digits: a name, not a designation; list both
     ("BrahMos", "BrahMos missiles", True),
     ("BrahMos", "Brahmos missiles", True),
     ("BrahMos", "BRAHMOS", True),

@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from monitor.match.designations import designation_variants
 from monitor.match.tokens import WORD_RE, fold, fold_char, fold_text
 
 WORDS = [
@@ -90,3 +91,23 @@ def test_fast_fold_paths_on_random_text() -> None:
 def test_folded_text_separates_words_by_spaces_only() -> None:
     """Everything that is not part of a word folds to a space, so " word " finds whole words."""
     assert fold_text("«India–Russia», S-400!").text == " india russia   s 400 "
+
+
+@pytest.mark.parametrize(
+    ("word", "variants"),
+    [
+        ("S-400", ["С-400"]),
+        ("Su-30MKI", ["Су-30МКИ"]),
+        ("Kh-101", ["Х-101"]),
+        ("Yak-130", ["Як-130"]),
+        ("АЛ-31ФП", ["AL-31FP"]),
+        ("Х-101", ["Kh-101"]),
+        ("BrahMos", []),  # no digits: a name, not a designation
+        ("C-17", []),  # Latin c has no single Cyrillic reading: no guess
+        ("Tejas-Mk1A", []),  # a letter group longer than four letters
+        ("2025", []),
+    ],
+)
+def test_designations_are_transliterated_letter_by_letter(word: str, variants: list[str]) -> None:
+    """Short letter groups with digits are model designations and exist in both alphabets."""
+    assert designation_variants(word) == variants

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 
 from monitor.match import syntax as ast
+from monitor.match.designations import designation_variants
 from monitor.match.evaluate import AllOf, InFields, Lang, Negation, OneOf, Site, Test
 from monitor.match.positional import AnyOf, Near, Positional, Proximity, Seq, WordLeaf
 from monitor.match.prefilter import Literals
@@ -198,8 +199,10 @@ class Compiler:
         spellings = _spellings(body)
         if not spellings:
             raise CompileError(pos, f"{text!r} has no letters or digits to search for")
+        # S-400 also as "С-400" (and back): only as written with a hyphen or joined up.
+        other_alphabet = [t for v in designation_variants(body) for t in _spellings(v)]
         alternatives: list[Positional] = []
-        for tokens in spellings:
+        for n, tokens in enumerate(spellings + other_alphabet):
             leaves: list[Positional] = []
             for i, token in enumerate(tokens):
                 is_prefix = prefix and i == len(tokens) - 1
@@ -208,7 +211,8 @@ class Compiler:
                     self.capitalised.add(literal.id)
                 self._used.add(literal.id)
                 leaves.append(WordLeaf(literal, token if exact else None))
-            alternatives.append(leaves[0] if len(leaves) == 1 else Seq(leaves))
+            hyphenated = n >= len(spellings)
+            alternatives.append(leaves[0] if len(leaves) == 1 else Seq(leaves, hyphenated))
         return alternatives[0] if len(alternatives) == 1 else AnyOf(alternatives)
 
     def _phrase(self, node: ast.Phrase) -> Positional:

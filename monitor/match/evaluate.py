@@ -36,6 +36,11 @@ class Test:
         """The sub-clauses, in query syntax, that are false and make this node false."""
         return [] if self.test(view) else [self.src]
 
+    def alternatives(self, view: StoryView) -> list[tuple[str, list[str]]]:
+        """For a false OR: each alternative with the sub-clauses it fails on. A rule is often
+        one OR of several ways to match; quoting the whole of it would explain nothing."""
+        return []
+
     def requirement(self) -> Requirement | None:
         """What must occur for this to be true; None when it can be true without any word."""
         return None
@@ -123,6 +128,11 @@ class OneOf(Test):
     def partial(self, view: StoryView, out: list[Range]) -> None:
         for c in self.children:
             c.partial(view, out)
+
+    def alternatives(self, view: StoryView) -> list[tuple[str, list[str]]]:
+        if self.test(view):
+            return []
+        return [(c.src, c.failed(view)) for c in self.children]
 
     def requirement(self) -> Requirement | None:
         return any_of(c.requirement() for c in self.children)

@@ -86,12 +86,15 @@ class Explanation:
 
     ``spans`` are where positive terms matched (for a non-match: those that occur anyway);
     ``failed`` the parts of the query, as written, that were false and made the rule fail.
+    When the whole query is an OR that failed, ``alternatives`` holds each of its branches with
+    the parts that branch failed on.
     """
 
     rule: Rule
     matched: bool
     spans: tuple[Span, ...]
     failed: tuple[str, ...]
+    alternatives: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def render(self, story: Story) -> str:
         """A report for a person: MATCH / NO MATCH, the terms in context, and what failed."""
@@ -118,5 +121,11 @@ class Explanation:
         if not self.matched:
             if not self.spans:
                 lines.append("  none of the query's terms occur in the story")
-            lines.extend(f"  failed: {clause}" for clause in self.failed)
+            if self.alternatives:
+                lines.append(f"  failed: none of the {len(self.alternatives)} alternatives holds")
+                for branch, why in self.alternatives:
+                    reasons = [w for w in why if w != branch]
+                    lines.append(f"    - {branch}" + (f"  fails on: {'; '.join(reasons)}" if reasons else ""))
+            else:
+                lines.extend(f"  failed: {clause}" for clause in self.failed)
         return "\n".join(lines)

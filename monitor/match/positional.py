@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 from monitor.match.prefilter import Literal, Requirement, all_of, any_of
+from monitor.match.tokens import HYPHENS
 from monitor.match.view import StoryView
 
 Range = tuple[int, int]
@@ -90,6 +91,10 @@ def _same_case(found: str, exact: str, prefix: bool) -> bool:
     return found.startswith(exact) if prefix else found == exact
 
 
+def _only_hyphens(gap: str) -> bool:
+    return bool(gap) and all(c in HYPHENS for c in gap)
+
+
 def _each_exists(parts: Sequence[Positional], view: StoryView, lo: int, hi: int) -> bool:
     for part in parts:  # noqa: SIM110 -- hot path: a loop is 3x faster than all(genexpr)
         if not part.exists(view, lo, hi):
@@ -98,12 +103,17 @@ def _each_exists(parts: Sequence[Positional], view: StoryView, lo: int, hi: int)
 
 
 class Seq(Positional):
-    """Elements directly after one another (only non-words between): a phrase or ``Su-57``."""
+    """Elements directly after one another (only non-words between): a phrase or ``Su-57``.
 
-    __slots__ = ("elements",)
+    ``hyphenated``: only a hyphen or dash may stand between them. A designation found through
+    the other alphabet needs it: "С-400" is the missile, "с 400" is Russian for "with 400".
+    """
 
-    def __init__(self, elements: Sequence[Positional]) -> None:
+    __slots__ = ("elements", "hyphenated")
+
+    def __init__(self, elements: Sequence[Positional], hyphenated: bool = False) -> None:
         self.elements = tuple(elements)
+        self.hyphenated = hyphenated
 
     def _find(self, view: StoryView) -> list[Occ]:
         first = self.elements[0].occurrences(view)
@@ -126,6 +136,8 @@ class Seq(Positional):
                 for end in ends:
                     i = bisect_left(occs, end, key=lambda o: o[0])
                     if i == len(occs) or view.gap_words(end, occs[i][0]) != 0:
+                        continue
+                    if self.hyphenated and not _only_hyphens(view.original_text(end, occs[i][0])):
                         continue
                     at = occs[i][0]
                     while i < len(occs) and occs[i][0] == at:

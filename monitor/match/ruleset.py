@@ -111,7 +111,8 @@ class RuleSet:
             return Explanation(compiled.rule, True, _spans(view, ranges), ())
         compiled.test.partial(view, ranges)
         failed = tuple(compiled.test.failed(view))
-        return Explanation(compiled.rule, False, _spans(view, ranges), failed)
+        alternatives = tuple((src, tuple(why)) for src, why in compiled.test.alternatives(view))
+        return Explanation(compiled.rule, False, _spans(view, ranges), failed, alternatives)
 
 
 def _spans(view: StoryView, ranges: list[Range]) -> tuple[Span, ...]:
