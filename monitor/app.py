@@ -20,6 +20,7 @@ from monitor.match import RuleSet, compile_rules
 from monitor.models import Story
 from monitor.notify import DeliveryReport, Notifier, Renderer, deliver_pending
 from monitor.pipeline import FeedPlan, PollContext, PollResult, poll_feeds
+from monitor.schedule import cron_trigger
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,10 @@ class App:
             for feed in settings.feeds
         }
         ft = settings.fulltext
+        # Article links are written by whoever writes the feed: their own client, public only.
+        self.article_client = make_client(self.limits, public_only=not ft.allow_private)
         self.articles = ArticleFetcher(
-            self.client,
+            self.article_client,
             self.limits,
             per_host=ft.per_host,
             delay=ft.delay.total_seconds(),
@@ -182,6 +185,25 @@ class App:
                 log.warning("digest for %s: the empty digest was not delivered: %s", target, error)
         return released
 
+    def catch_up_digests(self) -> int:
+        """Send the digests whose scheduled time passed while monitor was not running (a
+        daemon restart, or ``run --once`` from cron): their alerts would otherwise wait for
+        the next scheduled time. Returns how many alerts were released."""
+        now = datetime.now(UTC)
+        released = 0
+        for target in self.settings.notifications:
+            if target.mode != "digest" or not target.schedule or target.name not in self.notifier.targets:
+                continue
+            oldest = self.store.oldest_held(target.name)
+            if oldest is None:
+                continue
+            due = cron_trigger(target.schedule, target.timezone).get_next_fire_time(None, oldest)
+            if due is not None and due <= now:
+                log.info("digest for %s was due at %s while monitor was not running: sending it now",
+                         target.name, due.isoformat(timespec="minutes"))
+                released += self.fire_digest(target.name)
+        return released
+
     def check_health(self) -> None:
         """Tell the admin target once when a feed starts failing or goes silent, and once when
         it recovers (not once per poll)."""
@@ -212,8 +234,10 @@ class App:
     def run_once(self) -> RunSummary:
         polls = self.poll(all_now=True)
         self.check_health()
+        self.catch_up_digests()
         return RunSummary(polls, self.deliver(due_only=False))
 
     def close(self) -> None:
         self.client.close()
+        self.article_client.close()
         self.store.engine.dispose()

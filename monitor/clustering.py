@@ -2,9 +2,10 @@
 the store.
 
 The pure work (keys, fingerprints, similarity) is ``monitor.dedup``'s. This module owns the one
-index per process and the lock that makes "assign a cluster, store the story, index it" atomic
-between the feeds polled concurrently, and it catches up with the stories other workers stored
-before every assignment, so a syndicated copy polled by another worker joins the same cluster.
+index per process and the locks that make "assign a cluster, store the story, index it" atomic
+between the feeds polled concurrently and, on PostgreSQL, between worker processes; it catches
+up with the stories other workers stored before every assignment, so a syndicated copy polled
+by another worker joins the same cluster.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ class Clusterer:
     def assigning(self, story: Story, now: datetime) -> Iterator[tuple[Assignment, Callable[[int], None]]]:
         """Hold the lock while the caller stores ``story`` with the yielded assignment, then
         call the yielded function with the new story id (or not at all if it was not new)."""
-        with self._lock:
+        # The thread lock first: a thread waiting for it holds no database connection.
+        with self._lock, self.store.cluster_lock():
             index = self._catch_up(now)
             fp = fingerprint(story)
             match = index.best_match(fp, story.published)

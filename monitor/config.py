@@ -179,6 +179,9 @@ class FulltextSettings(_Strict):
     delay: Duration = timedelta(seconds=1)  # between two request starts to one site
     min_chars: int = Field(default=400, ge=0)  # feed text shorter than this → fetch (auto)
     max_chars: int = Field(default=100_000, ge=1000)  # stored article text is cut here
+    # Article links come from feeds; by default none may lead to a loopback, private or
+    # link-local address. True for news sites on your own network.
+    allow_private: bool = False
 
 
 class DedupSettings(_Strict):

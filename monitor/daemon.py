@@ -77,6 +77,7 @@ def run_daemon(app: App, stop: threading.Event | None = None) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    app.catch_up_digests()  # sent by the first delivery tick, which runs at once
     scheduler.start()
     log.info(
         "monitor running: %d feeds, %d rules, targets: %s",

@@ -73,6 +73,10 @@ class TooLarge(FetchError):
     """The body exceeded the configured size limit."""
 
 
+class PrivateAddressError(FetchError):
+    """A link from a feed points at a loopback, private or link-local address."""
+
+
 class ParseError(MonitorError):
     """A feed could not be parsed into any entries."""
 

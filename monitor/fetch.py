@@ -7,7 +7,9 @@ Retry-After all live here, so feed polls and article fetches behave the same way
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import random
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -16,7 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from monitor.errors import FetchError, FetchTimeout, HTTPStatusError, TooLarge
+from monitor.errors import FetchError, FetchTimeout, HTTPStatusError, PrivateAddressError, TooLarge
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +46,44 @@ class Fetched:
     retry_after: float | None = None
 
 
-def make_client(limits: FetchLimits, transport: httpx.BaseTransport | None = None) -> httpx.Client:
-    """One shared, thread-safe client: connection reuse across the feeds of a tick."""
+def make_client(
+    limits: FetchLimits, transport: httpx.BaseTransport | None = None, *, public_only: bool = False
+) -> httpx.Client:
+    """One shared, thread-safe client: connection reuse across the feeds of a tick.
+
+    ``public_only`` refuses every request, redirects included, to a host that resolves to a
+    non-public address (see ``refuse_private_addresses``): for links taken from feeds."""
     return httpx.Client(
         timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
         follow_redirects=True,
         max_redirects=limits.max_redirects,
         headers={"User-Agent": limits.user_agent, "Accept-Encoding": "gzip, deflate"},
         transport=transport,
+        event_hooks={"request": [refuse_private_addresses]} if public_only else None,
     )
+
+
+def refuse_private_addresses(request: httpx.Request) -> None:
+    """An httpx request hook, run for every hop of a redirect chain: raise
+    ``PrivateAddressError`` when the host resolves to a loopback, private, link-local or other
+    non-public address.
+
+    Anyone can write a feed, and its article links are fetched by the daemon: without this, a
+    feed (or a redirect from a public page) could make it read the machine's own services or a
+    cloud metadata endpoint. The name is resolved here and again by the connection, so a DNS
+    server that answers differently the second time is not stopped; that needs a firewall."""
+    url = request.url
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(url.host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return  # unresolvable: the connection attempt reports it in its own words
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if not address.is_global:
+            raise PrivateAddressError(str(url), f"{url.host} is at {address}, not a public address")
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

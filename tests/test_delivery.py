@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from monitor.notify.quiet import in_quiet_hours, last_quiet_window
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
 from tests.factories import queue_hits
 from tests.servers import HTTPServer, SMTPServer, body_text
+from tests.test_cli import monitor
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 SETTINGS = DeliverySettings(retry_base=timedelta(seconds=10))
@@ -195,3 +197,47 @@ def test_rate_limit_config_parses() -> None:
     """`rate_limit: 5/1m` means five per minute."""
     config = NotificationConfig.model_validate({"name": "x", "rate_limit": "5/1m"})
     assert config.rate_limit == RateLimit(count=5, period=timedelta(minutes=1))
+
+
+def test_a_digest_due_while_monitor_was_not_running_goes_out_on_the_next_run(
+    tmp_path: Path, smtp_server: SMTPServer
+) -> None:
+    """Alerts held for a digest whose time passed while nothing ran (a daemon down over 08:00,
+    or ``run --once`` from cron) go out on the next run instead of waiting another day; alerts
+    whose digest time has not come yet keep waiting."""
+    database = f"sqlite:///{tmp_path / 'm.db'}"
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: {database}
+feeds:
+  - name: Herald
+    url: https://herald.example/rss
+    enabled: false
+rules:
+  - name: relos
+    query: RELOS
+notifications:
+  - name: daily
+    url: {smtp_server.url()}
+    mode: digest
+    schedule: "0 8 * * *"
+""",
+        encoding="utf-8",
+    )
+    assert monitor(config, "run", "--once").returncode == 0  # creates the schema and the feed
+    engine = create_engine_for(database)
+    store = Store(engine)
+    route = TargetRoute("daily", held=True)
+    now = datetime.now(UTC)
+    queue_hits(store, 2, route, at=now - timedelta(days=2))  # yesterday's 08:00 digest was missed
+    result = monitor(config, "run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "was due at" in result.stderr
+    (mail,) = smtp_server.messages
+    assert "digest: 2 event(s), 2 stories" in mail["Subject"]
+    queue_hits(store, 1, route, start=5, at=now)  # today's: its digest time is still ahead
+    assert monitor(config, "run", "--once").returncode == 0
+    assert len(smtp_server.messages) == 1
+    assert store.outbox_counts() == {"sent": 2, "pending": 1}
+    engine.dispose()

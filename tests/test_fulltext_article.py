@@ -18,7 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from monitor.fetch import FetchLimits, make_client
+from monitor.errors import PrivateAddressError
+from monitor.fetch import FetchLimits, make_client, refuse_private_addresses
 from monitor.fulltext import ArticleFetcher, ArticleOutcome
 from monitor.models import Story
 
@@ -306,6 +307,29 @@ def test_connection_refused_is_an_error(client: httpx.Client) -> None:
 def test_unfetchable_links_are_skipped(client: httpx.Client, url: str, status: str) -> None:
     """Links that must not or cannot be fetched are skipped without any request."""
     assert fetch_one(client, url) == ArticleOutcome(None, status)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.9.9.9", "[::1]", "10.0.0.7"])
+def test_links_to_private_addresses_are_refused(site: Site, host: str) -> None:
+    """With the client the daemon uses for article links, a feed cannot make us request the
+    machine itself or the private network: no request reaches the server."""
+    port = site.url.rsplit(":", 1)[1]
+    with make_client(LIMITS, public_only=True) as guarded:
+        outcome = fetch_one(guarded, f"http://{host}:{port}/world/putin-delhi")
+    assert (outcome.text, outcome.status) == (None, "skipped: private address")
+    assert outcome.error is not None and "not a public address" in outcome.error
+    assert site.traffic.paths == []
+
+
+def test_public_addresses_pass_the_guard() -> None:
+    """The guard only looks at the address: a public one passes (nothing is sent; the hook is
+    called directly), so the guard does not block the news sites it is meant to let through."""
+    for url in ("https://93.184.215.14/news/1", "http://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]/a"):
+        refuse_private_addresses(httpx.Request("GET", url))
+    with pytest.raises(PrivateAddressError, match=r"169\.254\.169\.254"):
+        refuse_private_addresses(httpx.Request("GET", "http://169.254.169.254/latest/meta-data/"))
+    with pytest.raises(PrivateAddressError, match=r"127\.0\.0\.1"):
+        refuse_private_addresses(httpx.Request("GET", "http://[::ffff:127.0.0.1]/"))
 
 
 def test_malformed_host_is_an_error(client: httpx.Client) -> None:

@@ -56,6 +56,7 @@ def test_story_caught_only_by_its_article_body_is_alerted_and_menus_never_match(
 database: sqlite:///{tmp_path}/m.db
 fulltext:
   delay: 0s
+  allow_private: true               # the test's news site is on 127.0.0.1
 feeds:
   - name: Test Herald
     url: {http_server.url("/rss")}
@@ -85,3 +86,37 @@ notifications:
     assert len(article_requests) == 2
     monitor(config, "run", "--once")
     assert len([r for r in http_server.requests if r.path.startswith("/article/")]) == 2
+
+
+def test_article_links_to_private_addresses_are_not_followed_by_default(
+    tmp_path: Path, http_server: HTTPServer
+) -> None:
+    """A feed's article link to this machine (or any private address) is not requested unless
+    the config allows it: the story keeps its feed text and says why."""
+    http_server.routes["/article/putin-visit"] = Route(ARTICLE, headers={"Content-Type": "text/html"})
+    link = http_server.url("/article/putin-visit")
+    http_server.routes["/rss"] = Route(
+        rss([Item("p-1", "Putin lands in New Delhi for two-day visit", "The visit begins.", link)])
+    )
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: sqlite:///{tmp_path}/m.db
+fulltext:
+  delay: 0s
+feeds:
+  - name: Test Herald
+    url: {http_server.url("/rss")}
+    full_text: always
+rules:
+  - name: relos
+    query: RELOS
+""",
+        encoding="utf-8",
+    )
+    result = monitor(config, "run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "new stories: 1; hits: 0" in result.stdout
+    assert [r.path for r in http_server.requests] == ["/rss"]  # the feed itself is allowed
+    shown = monitor(config, "story", link)
+    assert "full text:  skipped: private address" in shown.stdout

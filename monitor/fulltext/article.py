@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from monitor.errors import FetchError, FetchTimeout, HTTPStatusError, TooLarge
+from monitor.errors import FetchError, FetchTimeout, HTTPStatusError, PrivateAddressError, TooLarge
 from monitor.fetch import Fetched, FetchLimits, fetch
 from monitor.fulltext.extract import declares_paywall, extract_text
 from monitor.fulltext.politeness import HostDeferredError, HostGate
@@ -102,6 +102,8 @@ class ArticleFetcher:
             return ArticleOutcome(None, "timeout", str(exc))
         if isinstance(exc, TooLarge):
             return ArticleOutcome(None, "too large", str(exc))
+        if isinstance(exc, PrivateAddressError):
+            return ArticleOutcome(None, "skipped: private address", str(exc))
         return ArticleOutcome(None, "error", str(exc))
 
     def _extract(self, story: Story, page: Fetched) -> ArticleOutcome:

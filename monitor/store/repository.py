@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,9 @@ from monitor.store.schema import (
     StoryKeyRow,
     StoryRow,
 )
+
+#: The advisory lock key of cluster assignment (any constant other applications do not use).
+_CLUSTER_LOCK_KEY = 0x6D6F6E69746F72  # "monitor"
 
 
 class _Duplicate(Exception):
@@ -345,6 +349,22 @@ class Store:
             for s in stories
             if s.guid not in known and s.url not in urls and not taken.intersection(keys.get(s.guid, ()))
         ]
+
+    @contextmanager
+    def cluster_lock(self) -> Iterator[None]:
+        """Serialise "catch up, assign a cluster, store the story" across worker processes.
+
+        On PostgreSQL a transaction-level advisory lock, held on a connection of its own until
+        the caller has stored its story: without it, two workers storing copies of one event in
+        the same few milliseconds would each start a cluster, and a story id committed after a
+        higher one could be missed by another worker's catch-up. Released by PostgreSQL if the
+        process dies. SQLite allows one writing process: there is nothing to lock."""
+        if self._dialect != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn, conn.begin():
+            conn.execute(select(func.pg_advisory_xact_lock(_CLUSTER_LOCK_KEY)))
+            yield
 
     def cluster_rows(self, since: datetime, after_id: int = 0) -> list[tuple[int, bytes, datetime, str]]:
         """(id, fingerprint, published, cluster) of stories published since ``since`` and stored
@@ -839,6 +859,17 @@ class Store:
                     )
                 )
                 or 0
+            )
+
+    def oldest_held(self, target: str) -> datetime | None:
+        """When the oldest alert waiting for a digest target's next digest was queued."""
+        with self._session() as session:
+            return session.scalar(
+                select(func.min(OutboxRow.created_at)).where(
+                    OutboxRow.target == target,
+                    OutboxRow.status == "pending",
+                    OutboxRow.next_attempt_at.is_(None),
+                )
             )
 
     def release_held(self, target: str, now: datetime) -> int:
