@@ -1,8 +1,10 @@
-"""The default rules in config/rules.yaml against the labelled set in tests/data/rules_labelled.yaml.
+"""The default rules in config/rules.yaml against the labelled sets in tests/data/.
 
-The labelled set holds realistic news items in English, Russian and Hindi, each labelled for the
-RELOS pact and for India–Russia defence cooperation, with many hard negatives (other countries'
+The sets hold realistic news items in English, Russian and Hindi, each labelled for the RELOS
+pact and for India–Russia defence cooperation, with many hard negatives (other countries'
 logistics pacts, India–Russia oil and trade, the Ukraine war, people and firms called Relos).
+``rules_labelled.yaml`` was written with the rules; ``rules_holdout.yaml`` by another author who
+never saw them (see its header for how the rules first scored on it).
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from monitor.models import Rule, Story
 
 _ROOT = Path(__file__).resolve().parents[1]
 _RULES = _ROOT / "config" / "rules.yaml"
-_LABELLED = Path(__file__).parent / "data" / "rules_labelled.yaml"
+_LABELLED = (
+    Path(__file__).parent / "data" / "rules_labelled.yaml",
+    Path(__file__).parent / "data" / "rules_holdout.yaml",
+)
 _NOW = datetime(2025, 12, 5, tzinfo=UTC)
 
 #: Each default rule and the label it is measured against.
@@ -58,8 +63,11 @@ def _item(raw: dict[str, Any]) -> _Item:
 
 @pytest.fixture(scope="module")
 def items() -> list[_Item]:
-    data = yaml.safe_load(_LABELLED.read_text(encoding="utf-8"))
-    return [_item(raw) for raw in data["items"]]
+    return [
+        _item(raw)
+        for path in _LABELLED
+        for raw in yaml.safe_load(path.read_text(encoding="utf-8"))["items"]
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -92,18 +100,19 @@ def test_labelled_set_is_well_formed(items: list[_Item]) -> None:
 
 
 def test_labelled_set_has_the_required_size_and_language_mix(items: list[_Item]) -> None:
-    """At least 170 items: 60 positives (15 RELOS), 100 negatives, each language well covered."""
+    """At least 350 items: 130 positives (40 RELOS), 200 negatives, each language well covered
+    (so the figures below cannot rest on a set that quietly shrank)."""
     positives = [i for i in items if i.labels["defence"]]
     relos = [i for i in items if i.labels["relos"]]
     negatives = [i for i in items if not i.labels["defence"]]
-    assert len(items) >= 170
-    assert len(positives) >= 60
-    assert len(relos) >= 15
-    assert len(negatives) >= 100
+    assert len(items) >= 350
+    assert len(positives) >= 130
+    assert len(relos) >= 40
+    assert len(negatives) >= 200
     by_lang = Counter(i.lang for i in positives)
-    assert by_lang["ru"] >= 6 and by_lang["hi"] >= 6 and by_lang["en"] >= 6
+    assert by_lang["ru"] >= 20 and by_lang["hi"] >= 20 and by_lang["en"] >= 20
     relos_langs = Counter(i.lang for i in relos)
-    assert all(relos_langs[lang] >= 3 for lang in ("en", "ru", "hi"))
+    assert all(relos_langs[lang] >= 10 for lang in ("en", "ru", "hi"))
     assert {i.lang for i in negatives} == {"en", "ru", "hi"}
 
 
