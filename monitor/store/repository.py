@@ -358,7 +358,7 @@ class Store:
         the caller has stored its story: without it, two workers storing copies of one event in
         the same few milliseconds would each start a cluster, and a story id committed after a
         higher one could be missed by another worker's catch-up. Released by PostgreSQL if the
-        process dies. SQLite allows one writing process: there is nothing to lock."""
+        process dies. SQLite is for a single worker (see the README): nothing to lock there."""
         if self._dialect != "postgresql":
             yield
             return
