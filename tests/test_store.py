@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect, text
 
+from monitor.errors import StoreError
 from monitor.models import Match, Span, Story
-from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
+from monitor.store import Store, TargetRoute, create_engine_for, require_schema, upgrade_schema
 from monitor.store.schema import metadata
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -56,6 +57,38 @@ def test_migrations_create_the_schema_the_models_describe(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     engine.dispose()
     assert diff == []
+
+
+def _revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def test_inspecting_a_new_database_creates_its_schema(db_url: str) -> None:
+    """`monitor hits` before the daemon ever ran: the empty database gets its schema."""
+    engine = create_engine_for(db_url)
+    require_schema(engine)
+    assert _revision(engine) == "0002"
+    engine.dispose()
+
+
+def test_inspecting_never_upgrades_a_schema_in_use(db_url: str) -> None:
+    """A database at an older schema is not upgraded behind the back of the workers running on
+    it: the error says what to run. A schema from a newer monitor is refused by everything."""
+    engine = create_engine_for(db_url)
+    upgrade_schema(engine, "0001")
+    behind = r"revision 0001, this version of monitor needs 0002: run `monitor db upgrade`"
+    with pytest.raises(StoreError, match=behind):
+        require_schema(engine)
+    assert _revision(engine) == "0001"
+    upgrade_schema(engine)
+    require_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    for check in (require_schema, upgrade_schema):
+        with pytest.raises(StoreError, match="revision 0099, which this version of monitor does not know"):
+            check(engine)
+    engine.dispose()
 
 
 def test_saving_returns_only_new_stories_and_enforces_uniqueness(store: Store) -> None:

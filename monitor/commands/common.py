@@ -32,12 +32,13 @@ def app_of(args: argparse.Namespace) -> App:
 
 
 def store_of(args: argparse.Namespace) -> Store:
-    """The store, its schema brought up to date."""
-    from monitor.store import Store, create_engine_for, upgrade_schema
+    """The store, for commands that inspect it: a new database gets its schema, one at an
+    older schema is left for the daemon or `monitor db` to upgrade (see ``require_schema``)."""
+    from monitor.store import Store, create_engine_for, require_schema
 
     store = Store(create_engine_for(settings_of(args).database))
     store.ping()
-    upgrade_schema(store.engine)
+    require_schema(store.engine)
     return store
 
 

@@ -1,6 +1,6 @@
 """Persistence: the only package that speaks SQL. ``Store`` is its public face."""
 
-from monitor.store.engine import create_engine_for, upgrade_schema
+from monitor.store.engine import create_engine_for, require_schema, upgrade_schema
 from monitor.store.repository import (
     ClusterView,
     Delivery,
@@ -24,5 +24,6 @@ __all__ = [
     "Store",
     "TargetRoute",
     "create_engine_for",
+    "require_schema",
     "upgrade_schema",
 ]

@@ -43,15 +43,64 @@ def create_engine_for(url: str) -> Engine:
     return engine
 
 
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    return config
+
+
+def _revisions(engine: Engine) -> tuple[str | None, str | None, set[str]]:
+    """The database's schema revision (None: no schema yet), the newest this code knows, and
+    every revision it knows."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config())
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"store: cannot read the schema of {engine.url.render_as_string()}: {exc}") from exc
+    return current, script.get_current_head(), {rev.revision for rev in script.walk_revisions()}
+
+
+def _newer(engine: Engine, current: str) -> StoreError:
+    return StoreError(
+        f"store: {engine.url.render_as_string()} has schema revision {current}, which this version"
+        " of monitor does not know: a newer monitor has migrated it; upgrade monitor here too"
+    )
+
+
+def require_schema(engine: Engine) -> None:
+    """For commands that read (``hits``, ``feeds``, ``backtest``…): create the schema of a new
+    database, but never upgrade one that is in use. The daemon or another worker may be running
+    the code the schema was made for, so an upgrade is asked for, not done behind its back."""
+    current, head, known = _revisions(engine)
+    if current == head:
+        return
+    if current is None:
+        upgrade_schema(engine)  # a new, empty database: nobody to disturb
+        return
+    if current not in known:
+        raise _newer(engine, current)
+    raise StoreError(
+        f"store: {engine.url.render_as_string()} has schema revision {current}, this version of"
+        f" monitor needs {head}: run `monitor db upgrade` (the daemon also upgrades it when it starts)"
+    )
+
+
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     """Apply alembic migrations up to ``revision`` on ``engine``'s database."""
-    from alembic.config import Config
     from alembic.util import CommandError
 
     from alembic import command
 
-    config = Config()
-    config.set_main_option("script_location", str(ALEMBIC_DIR))
+    current, _, known = _revisions(engine)
+    if current is not None and current not in known:
+        raise _newer(engine, current)
+    config = _alembic_config()
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
