@@ -3,8 +3,9 @@
 The sets hold realistic news items in English, Russian and Hindi, each labelled for the RELOS
 pact and for India–Russia defence cooperation, with many hard negatives (other countries'
 logistics pacts, India–Russia oil and trade, the Ukraine war, people and firms called Relos).
-``rules_labelled.yaml`` was written with the rules; ``rules_holdout.yaml`` by another author who
-never saw them (see its header for how the rules first scored on it).
+``rules_labelled.yaml`` was written with the rules; ``rules_holdout.yaml`` and
+``rules_holdout2.yaml`` by two other authors who never saw them (their headers say how the rules
+first scored on them).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _RULES = _ROOT / "config" / "rules.yaml"
 _LABELLED = (
     Path(__file__).parent / "data" / "rules_labelled.yaml",
     Path(__file__).parent / "data" / "rules_holdout.yaml",
+    Path(__file__).parent / "data" / "rules_holdout2.yaml",
 )
 _NOW = datetime(2025, 12, 5, tzinfo=UTC)
 
