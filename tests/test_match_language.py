@@ -219,6 +219,9 @@ FIELDS = [
     ("site:www.thehindu.com", story("x"), True),
     ("site:https://www.thehindu.com/news/", story("x"), True),
     ("-site:@state_media India", story("India", url="https://sputniknews.com/a"), False),
+    ("site:@state_media", story("x", url="https://www.rt.com/india/1"), True),
+    ("site:@state_media", story("x", url="https://de.rt.com/russland/1"), True),  # a subdomain
+    ("site:@state_media", story("x", url="https://art.com/rt.com"), False),  # not the host
     ("lang:(en OR hi)", story("x", lang="hi-IN"), True),
     ("lang:ru", story("x", lang="ru-RU"), True),
     ("lang:ru", story("x", lang="en"), False),

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from monitor.match import syntax as ast
 from monitor.match.designations import designation_variants
 from monitor.match.evaluate import AllOf, InFields, Lang, Negation, OneOf, Site, Test
-from monitor.match.positional import AnyOf, Near, Positional, Proximity, Seq, WordLeaf
+from monitor.match.positional import AnyOf, Near, Positional, Proximity, Seq, TermList, WordLeaf
 from monitor.match.prefilter import Literals
 from monitor.match.tokens import HYPHENS, WORD_RE, fold
 from monitor.match.view import DEFAULT_FIELDS, FIELD_INDEX
@@ -90,6 +90,8 @@ class Compiler:
         self.uses: dict[int, int] = {}
         #: Literals written with a capital letter somewhere: likely names (see ``literal_cost``).
         self.capitalised: set[int] = set()
+        #: Literals of term lists: scanned for up front, as ``TermList`` relies on.
+        self.in_lists: set[int] = set()
         self._used: set[int] = set()
 
     def compile(self, query: str) -> Test:
@@ -139,6 +141,7 @@ class Compiler:
                 + ("site:thehindu.com" if field == "site" else "lang:ru"),
             )
         tests: list[Test] = []
+        domains: list[str] = []
         for raw, pos in values:
             value = raw.strip().lower()
             if field == "site":
@@ -149,12 +152,14 @@ class Compiler:
                     raise CompileError(
                         pos, f"site: takes a domain name, e.g. site:thehindu.com (got {raw!r})"
                     )
-                tests.append(Site(domain, src))
+                domains.append(domain)
             else:
                 code = value.replace("_", "-")
                 if not _LANG_RE.fullmatch(code):
                     raise CompileError(pos, f"lang: takes a language code, e.g. lang:ru (got {raw!r})")
                 tests.append(Lang(code, src))
+        if domains:
+            return Site(domains, src)
         return tests[0] if len(tests) == 1 else OneOf(tests, src)
 
     # -- positional nodes --------------------------------------------------------------------
@@ -259,8 +264,9 @@ class Compiler:
                     raise CompileError(
                         node.start, f"term list @{node.name}, entry {entry!r}: {exc.message}"
                     ) from None
-            compiled = alternatives[0] if len(alternatives) == 1 else AnyOf(alternatives)
+            compiled = alternatives[0] if len(alternatives) == 1 else TermList(alternatives)
             self._lists[node.name] = (compiled, frozenset(self._used))
+            self.in_lists.update(self._used)
             return compiled
         finally:
             outer.update(self._used)

@@ -14,7 +14,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from itertools import pairwise
 
-from monitor.match.prefilter import Literal, Requirement, all_of, any_of
+from monitor.match.prefilter import Literal, Requirement, all_of, any_of, choose_clause
 from monitor.match.tokens import HYPHENS
 from monitor.match.view import StoryView
 
@@ -186,6 +186,49 @@ class AnyOf(Positional):
 
     def parts(self, view: StoryView) -> list[Range]:
         return [p for a in self.alternatives for p in a.parts(view)]
+
+
+class TermList(AnyOf):
+    """An @list: any of its entries. Lists run to hundreds of entries and a story holds few of
+    them, so every word of a list is found by the prefilter's one pass (see ``RuleSet``) and an
+    entry is looked at only when a word it needs occurred."""
+
+    __slots__ = ("_by_literal", "_gate")
+
+    def __init__(self, alternatives: Sequence[Positional]) -> None:
+        super().__init__(alternatives)
+        by_literal: dict[int, list[Positional]] = {}
+        for alt in self.alternatives:
+            requirement = alt.requirement()
+            if requirement is None:  # pragma: no cover - every entry has a word (compile checks)
+                raise ValueError("a term list entry without words")
+            for lit in choose_clause(requirement, _uniform):
+                by_literal.setdefault(lit.id, []).append(alt)
+        self._by_literal = {lit: tuple(alts) for lit, alts in by_literal.items()}
+        self._gate = frozenset(by_literal)
+
+    def _present(self, view: StoryView) -> list[Positional]:
+        """The entries whose needed words occurred (relies on all of them being scanned)."""
+        found = self._gate.intersection(view.occurrences)
+        if len(found) == 1:
+            return list(self._by_literal[next(iter(found))])
+        return list({id(alt): alt for lit in found for alt in self._by_literal[lit]}.values())
+
+    def _find(self, view: StoryView) -> list[Occ]:
+        found: set[Occ] = set()
+        for alt in self._present(view):
+            found.update(alt.occurrences(view))
+        return sorted(found)
+
+    def exists(self, view: StoryView, lo: int, hi: int) -> bool:
+        for alt in self._present(view):  # noqa: SIM110 -- hot path
+            if alt.exists(view, lo, hi):
+                return True
+        return False
+
+
+def _uniform(_: Literal) -> float:
+    return 1.0
 
 
 class Near(Positional):

@@ -101,6 +101,8 @@ class Literals:
 
     def __init__(self) -> None:
         self._by_key: dict[tuple[str, bool], Literal] = {}
+        #: Every literal, by id.
+        self.all: list[Literal] = []
 
     def add(self, key: str, prefix: bool) -> Literal:
         """The literal for a folded word (registering it on first use)."""
@@ -108,6 +110,7 @@ class Literals:
         if lit is None:
             lit = Literal(len(self._by_key), key, prefix, needle(key, prefix))
             self._by_key[(key, prefix)] = lit
+            self.all.append(lit)
         return lit
 
 

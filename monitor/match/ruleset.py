@@ -31,7 +31,11 @@ class RuleSet:
     __slots__ = ("_always", "_by_literal", "_by_name", "_compiled", "_scanned", "_scanner")
 
     def __init__(
-        self, compiled: Sequence[_Compiled], uses: Mapping[int, int], names: Set[int]
+        self,
+        compiled: Sequence[_Compiled],
+        uses: Mapping[int, int],
+        names: Set[int],
+        list_literals: Sequence[Literal] = (),
     ) -> None:
         self._compiled = tuple(compiled)
         self._by_name = {c.rule.name: i for i, c in enumerate(self._compiled)}
@@ -47,10 +51,12 @@ class RuleSet:
                 by_literal.setdefault(lit, []).append(i)
         self._by_literal = {lit.id: tuple(rules) for lit, rules in by_literal.items()}
         self._always = tuple(always)
-        # Only the clause literals are scanned for up front; the other words of a candidate
+        # The clause literals are scanned for up front, and the words of term lists (a
+        # ``TermList`` skips the entries whose words did not occur); other words of a candidate
         # rule are looked up when it is evaluated.
-        self._scanner = Scanner(list(by_literal))
-        self._scanned = frozenset(self._by_literal)
+        scanned = {lit.id: lit for lit in [*by_literal, *list_literals]}
+        self._scanner = Scanner(list(scanned.values()))
+        self._scanned = frozenset(scanned)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -144,7 +150,8 @@ def compile_rules(rules: Sequence[Rule], term_lists: Mapping[str, Sequence[str]]
         except (QuerySyntaxError, CompileError) as exc:
             raise RuleError(rule.name, rule.query, exc.position, exc.message) from None
         compiled.append(_Compiled(rule, test))
-    return RuleSet(compiled, compiler.uses, compiler.capitalised)
+    list_literals = [literals.all[i] for i in sorted(compiler.in_lists)]
+    return RuleSet(compiled, compiler.uses, compiler.capitalised, list_literals)
 
 
 def compile_query(
