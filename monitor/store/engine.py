@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from monitor.errors import StoreError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 #: alembic/ lives at the top of the repository (the package is installed editable).
 ALEMBIC_DIR = Path(__file__).resolve().parents[2] / "alembic"
@@ -43,7 +46,7 @@ def create_engine_for(url: str) -> Engine:
     return engine
 
 
-def _alembic_config() -> Any:
+def _alembic_config() -> Config:
     from alembic.config import Config
 
     config = Config()
