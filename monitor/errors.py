@@ -52,6 +52,7 @@ class FetchError(MonitorError):
 
     def __init__(self, url: str, message: str) -> None:
         self.url = url
+        self.detail = message
         super().__init__(f"fetch: {url}: {message}")
 
 

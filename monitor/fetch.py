@@ -11,11 +11,14 @@ import ipaddress
 import random
 import socket
 import time
+import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import httpcore
 import httpx
 
 from monitor.errors import FetchError, FetchTimeout, HTTPStatusError, PrivateAddressError, TooLarge
@@ -52,7 +55,11 @@ def make_client(
     """One shared, thread-safe client: connection reuse across the feeds of a tick.
 
     ``public_only`` refuses every request, redirects included, to a host that resolves to a
-    non-public address (see ``refuse_private_addresses``): for links taken from feeds."""
+    non-public address: for links taken from feeds. The request hook gives the refusal with the
+    link in it; connections made directly (no proxy set in the environment) are also pinned to
+    the addresses checked (see ``PublicOnlyTransport``)."""
+    if public_only and transport is None and not urllib.request.getproxies():
+        transport = PublicOnlyTransport()
     return httpx.Client(
         timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
         follow_redirects=True,
@@ -63,27 +70,78 @@ def make_client(
     )
 
 
-def refuse_private_addresses(request: httpx.Request) -> None:
-    """An httpx request hook, run for every hop of a redirect chain: raise
-    ``PrivateAddressError`` when the host resolves to a loopback, private, link-local or other
-    non-public address.
+def public_addresses(host: str, port: int) -> list[str]:
+    """The addresses ``host`` resolves to, when every one is public; else ``PrivateAddressError``.
 
     Anyone can write a feed, and its article links are fetched by the daemon: without this, a
     feed (or a redirect from a public page) could make it read the machine's own services or a
-    cloud metadata endpoint. The name is resolved here and again by the connection, so a DNS
-    server that answers differently the second time is not stopped; that needs a firewall."""
-    url = request.url
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(url.host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return  # unresolvable: the connection attempt reports it in its own words
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+    cloud metadata endpoint. An unresolvable name gives ``OSError``."""
+    found: list[str] = []
+    for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        text = str(info[4][0])
+        address = ipaddress.ip_address(text.split("%", maxsplit=1)[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         if not address.is_global:
-            raise PrivateAddressError(str(url), f"{url.host} is at {address}, not a public address")
+            raise PrivateAddressError(host, f"{host} is at {address}, not a public address")
+        if text not in found:
+            found.append(text)
+    return found
+
+
+def refuse_private_addresses(request: httpx.Request) -> None:
+    """An httpx request hook, run for every hop of a redirect chain: raise
+    ``PrivateAddressError`` when its host is not public, before any connection is tried."""
+    url = request.url
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        public_addresses(url.host, port)
+    except (OSError, UnicodeError):
+        return  # unresolvable: the connection attempt reports it in its own words
+
+
+class _PublicOnlyBackend(httpcore.SyncBackend):
+    """Resolves a connection's host once, checks every address, and connects to an address it
+    checked. Checking in the hook alone would let the connection resolve the name again, and a
+    DNS server answering differently the second time (DNS rebinding) would get through."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = public_addresses(host, port)
+        except (OSError, UnicodeError) as exc:
+            raise httpcore.ConnectError(f"{host}: {exc}") from exc
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                # A numeric address: no second lookup. TLS still checks the certificate
+                # against the host name, which httpcore passes to start_tls separately.
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"{host}: no address")
+
+
+class PublicOnlyTransport(httpx.HTTPTransport):
+    """httpx's transport with its connection pool on ``_PublicOnlyBackend``. httpx offers no
+    public way to choose a network backend, so the pool it builds is replaced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        limits = httpx.Limits()  # httpx's defaults, as for any other client
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_PublicOnlyBackend(),
+        )
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -183,6 +241,8 @@ def fetch(
                 last_modified=response.headers.get("Last-Modified"),
                 retry_after=retry_after,
             )
+    except PrivateAddressError as exc:  # raised naming the host only: name the link too
+        raise PrivateAddressError(url, exc.detail) from None
     except httpx.TimeoutException as exc:
         raise FetchTimeout(url, f"timed out ({type(exc).__name__})") from exc
     except httpx.TooManyRedirects as exc:

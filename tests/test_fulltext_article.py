@@ -6,6 +6,7 @@ name, which is how the tests tell hosts apart.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -318,6 +320,33 @@ def test_links_to_private_addresses_are_refused(site: Site, host: str) -> None:
         outcome = fetch_one(guarded, f"http://{host}:{port}/world/putin-delhi")
     assert (outcome.text, outcome.status) == (None, "skipped: private address")
     assert outcome.error is not None and "not a public address" in outcome.error
+    assert site.traffic.paths == []
+
+
+def test_a_name_that_changes_its_answer_is_refused(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: a name that resolves to a public address when checked and to this machine
+    when connected to. The connection is made to the address that was checked, so nothing
+    reaches the local server. (The resolver is the one stand-in here: no real DNS server can be
+    made to answer this way on a test machine.)"""
+    port = int(site.url.rsplit(":", 1)[1])
+    real = socket.getaddrinfo
+    answers = {"public": 0}
+
+    def rebinding(host: str, *args: object, **kwargs: object) -> list[Any]:
+        if host != "rebind.test":
+            return real(host, *args, **kwargs)  # type: ignore[arg-type]
+        answers["public"] += 1
+        address = "93.184.215.14" if answers["public"] == 1 else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    with make_client(LIMITS, public_only=True) as guarded:
+        outcome = fetch_one(guarded, f"http://rebind.test:{port}/world/putin-delhi")
+    assert (outcome.text, outcome.status) == (None, "skipped: private address")
+    assert outcome.error == (
+        f"fetch: http://rebind.test:{port}/world/putin-delhi: rebind.test is at 127.0.0.1, not a public address"
+    )
+    assert answers["public"] == 2  # checked before the request, then resolved once to connect
     assert site.traffic.paths == []
 
 
