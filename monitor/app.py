@@ -6,6 +6,7 @@ Both the daemon's ticks and ``run --once`` go through ``App.poll`` and ``App.del
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from monitor.fetch import FetchLimits, make_client
 from monitor.fulltext import ArticleFetcher, needs_full_text
 from monitor.match import RuleSet, compile_rules
 from monitor.models import Story
-from monitor.notify import DeliveryReport, Notifier, Renderer, deliver_pending
+from monitor.notify import Deliverer, DeliveryReport, Notifier, Renderer
 from monitor.pipeline import FeedPlan, PollContext, PollResult, poll_feeds
 from monitor.schedule import cron_trigger
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
@@ -56,7 +57,9 @@ def build_notifier(settings: Settings) -> Notifier:
     a URL apprise cannot use is a ConfigError naming its key."""
     template_dir = Path(settings.source).parent / "templates" if settings.source else None
     notifier = Notifier(
-        settings.notifications, Renderer(template_dir if template_dir and template_dir.is_dir() else None)
+        settings.notifications,
+        Renderer(template_dir if template_dir and template_dir.is_dir() else None),
+        settings.delivery.send_timeout,
     )
     for index, target in enumerate(settings.notifications):
         if target.name in notifier.invalid:
@@ -97,6 +100,10 @@ class RunSummary:
         )
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class App:
     """The wired service. Creating it opens no connection; ``prepare`` migrates and syncs."""
 
@@ -106,6 +113,9 @@ class App:
         self.notifier = build_notifier(settings)
         self.routes = build_routes(settings, self.notifier)
         self.store = Store(create_engine_for(settings.database))
+        self.deliverer = Deliverer(
+            self.store, self.notifier, settings.delivery, admin=settings.admin, clock=_utcnow
+        )
         self.limits = fetch_limits(settings)
         self.client = make_client(self.limits)
         self.feeds = {feed.name: feed for feed in settings.feeds if feed.enabled}
@@ -171,18 +181,27 @@ class App:
 
     def fire_digest(self, target: str) -> int:
         """A digest's scheduled time: make the period's held alerts due (sent by the next
-        delivery pass); with ``send_empty``, say so when there were none."""
+        delivery pass); with ``send_empty``, queue a note saying there were none.
+
+        Every worker schedules every digest; the first to fire takes the period's lease (until
+        halfway to the next scheduled time) and the others do nothing, so a second worker
+        cannot follow the digest with "nothing new"."""
         now = datetime.now(UTC)
-        released = self.store.release_held(target, now)
         entry = self.notifier.targets.get(target)
+        if entry is not None and entry.config.schedule:
+            trigger = cron_trigger(entry.config.schedule, entry.config.timezone)
+            following = trigger.get_next_fire_time(None, now + timedelta(seconds=1))
+            until = now + (following - now) / 2 if following is not None else now + timedelta(hours=1)
+            if not self.store.take_lease(f"digest:{target}", uuid.uuid4().hex, until, now):
+                log.info("digest for %s: another worker has fired it", target)
+                return 0
+        released = self.store.release_held(target, now)
         log.info("digest for %s: %d alert(s) in this period", target, released)
         if not released and entry is not None and entry.config.send_empty:
-            message = self.notifier.renderer.notice(
-                "[monitor] digest: nothing new", "No new alerts in this period.", entry.format
+            # Through the outbox like any message: retried if the target is down.
+            self.store.enqueue_notice(
+                target, "[monitor] digest: nothing new", "No new alerts in this period.", now, kind="notice"
             )
-            error = self.notifier.send(target, message)
-            if error:
-                log.warning("digest for %s: the empty digest was not delivered: %s", target, error)
         return released
 
     def catch_up_digests(self) -> int:
@@ -220,16 +239,9 @@ class App:
             if self.settings.admin:
                 self.store.enqueue_notice(self.settings.admin, title, f"{change.feed}: {change.detail}", now)
 
-    def deliver(self, *, due_only: bool = True) -> DeliveryReport:
-        return deliver_pending(
-            self.store,
-            self.notifier,
-            self.settings.delivery,
-            now=datetime.now(UTC),
-            due_only=due_only,
-            clock=lambda: datetime.now(UTC),
-            admin=self.settings.admin,
-        )
+    def deliver(self, *, due_only: bool = True, wait: bool = True) -> DeliveryReport:
+        """A delivery pass; the daemon's does not ``wait`` for targets still sending."""
+        return self.deliverer.run(due_only=due_only, wait=wait)
 
     def run_once(self) -> RunSummary:
         polls = self.poll(all_now=True)
@@ -238,6 +250,7 @@ class App:
         return RunSummary(polls, self.deliver(due_only=False))
 
     def close(self) -> None:
+        self.deliverer.close()
         self.client.close()
         self.article_client.close()
         self.store.engine.dispose()

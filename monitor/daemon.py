@@ -30,7 +30,7 @@ def _poll_tick(app: App, scheduler: BackgroundScheduler) -> None:
 
 
 def _deliver_tick(app: App) -> None:
-    app.deliver()
+    app.deliver(wait=False)  # a target still sending from the last tick holds up no other
 
 
 def _digest_tick(app: App, scheduler: BackgroundScheduler, target: str) -> None:
@@ -70,6 +70,9 @@ def run_daemon(app: App, stop: threading.Event | None = None) -> int:
                 cron_trigger(target.schedule, target.timezone),
                 args=(app, scheduler, target.name),
                 id=f"digest:{target.name}",
+                # However late (a suspended machine, a busy scheduler): a skipped digest would
+                # hold its alerts back for a whole period.
+                misfire_grace_time=None,
             )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

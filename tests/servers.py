@@ -53,6 +53,10 @@ class HTTPServer:
         self.routes: dict[str, Route] = {}
         self.requests: list[Request] = []
         self.post_status: list[tuple[int, dict[str, str]]] = []  # queued answers for POSTs
+        #: Seconds a POST to a path waits before it is answered (it is recorded on arrival).
+        self.post_delay: dict[str, float] = {}
+        #: (path, arrived, answered) of every POST answered, in monotonic seconds.
+        self.post_times: list[tuple[str, float, float]] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -88,9 +92,14 @@ class HTTPServer:
                 self._send(route.status, headers, body)
 
             def do_POST(self) -> None:
-                self._record()
+                arrived = time.monotonic()
+                request = self._record()
+                delay = server.post_delay.get(request.path, 0.0)
+                if delay:
+                    time.sleep(delay)
                 status, headers = server.post_status.pop(0) if server.post_status else (200, {})
                 self._send(status, headers, b"{}" if status < 300 else b'{"error": "nope"}')
+                server.post_times.append((request.path, arrived, time.monotonic()))
 
             def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 try:

@@ -343,9 +343,8 @@ def test_a_name_that_changes_its_answer_is_refused(site: Site, monkeypatch: pyte
     with make_client(LIMITS, public_only=True) as guarded:
         outcome = fetch_one(guarded, f"http://rebind.test:{port}/world/putin-delhi")
     assert (outcome.text, outcome.status) == (None, "skipped: private address")
-    assert outcome.error == (
-        f"fetch: http://rebind.test:{port}/world/putin-delhi: rebind.test is at 127.0.0.1, not a public address"
-    )
+    link = f"http://rebind.test:{port}/world/putin-delhi"
+    assert outcome.error == f"fetch: {link}: rebind.test is at 127.0.0.1, not a public address"
     assert answers["public"] == 2  # checked before the request, then resolved once to connect
     assert site.traffic.paths == []
 

@@ -3,16 +3,21 @@
 One Apprise object per target, kept for the life of the process, with its pacing set
 deliberately: apprise waits 5.5 s between two sends through one service by default; we send
 few messages instead (rate limits fold the overflow into one summary; bursts are batched).
-Each target is sent to from its own thread, so one slow or failing target delays no other.
+Its timeouts are ours too (``delivery.send_timeout``), so a send always ends inside its claim.
+
+Each target is sent to from its own thread, under a lease in the database: one slow or failing
+target delays no other, and across processes one sends to a target at a time, so no row is
+sent twice and rate limits and pacing hold however many workers run.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections import defaultdict
+import threading
+import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +39,7 @@ _FORMATS = {
 }
 #: Seconds between two sends through one chat service: Slack allows about one a second per webhook.
 _PACING = 1.0
+_DEFAULT_SEND_TIMEOUT = DeliverySettings().send_timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +69,19 @@ class Notifier:
     """The configured targets, ready to send. Targets whose URL is empty are skipped with one
     warning; URLs only ever reach the log masked."""
 
-    def __init__(self, targets: Sequence[NotificationConfig], renderer: Renderer) -> None:
+    def __init__(
+        self,
+        targets: Sequence[NotificationConfig],
+        renderer: Renderer,
+        send_timeout: timedelta = _DEFAULT_SEND_TIMEOUT,
+    ) -> None:
         self.renderer = renderer
         self.targets: dict[str, _Target] = {}
         self.invalid: dict[str, str] = {}
+        seconds = send_timeout.total_seconds()
+        # apprise's own limit for one send, retries and waits included (60 s by default):
+        # connecting and one read take at most ``seconds`` each.
+        asset = apprise.AppriseAsset(service_timeout=seconds * 2)
         for target in targets:
             if not target.url.strip():
                 log.warning(
@@ -74,7 +89,7 @@ class Notifier:
                     target.name,
                 )
                 continue
-            obj = apprise.Apprise()
+            obj = apprise.Apprise(asset=asset)
             if not obj.add(target.url, tag=target.name):
                 self.invalid[target.name] = "apprise does not understand this URL"
                 continue
@@ -84,6 +99,9 @@ class Notifier:
                 service.request_rate_per_sec = (
                     0 if fmt == "html" else min(service.request_rate_per_sec, _PACING)
                 )
+                # apprise gives up on a webhook after 4 s by default and would report a failure
+                # the server may not have seen as one: it would be retried, and sent twice.
+                service.socket_connect_timeout = service.socket_read_timeout = seconds
             masked = ", ".join(service.url(privacy=True) for service in obj)  # type: ignore[no-untyped-call]  # apprise is untyped
             self.targets[target.name] = _Target(target, obj, fmt, masked)
 
@@ -121,9 +139,12 @@ class _TargetRun:
         now: datetime,
         clock: Callable[[], datetime],
         lease: timedelta,
+        holder: str,
     ) -> None:
         self.store, self.notifier, self.settings = store, notifier, settings
         self.target, self.now, self.clock, self.lease = target, now, clock, lease
+        self.holder = holder
+        self.lost = False
         entry = notifier.targets.get(target)
         self.config = entry.config if entry else None
         self.format: Format = entry.format if entry else "text"
@@ -152,7 +173,8 @@ class _TargetRun:
             self.deliver(rows[:half], render, kind)
             self.deliver(rows[half:], render, kind)
             return
-        self.store.renew(rows, self.clock() + self.lease)
+        if not self._hold(rows):
+            return
         try:
             error = self.notifier.send(self.target, message)
         except Exception as exc:  # apprise promises not to raise; be safe anyway
@@ -163,6 +185,22 @@ class _TargetRun:
             log.info("notify: %s: sent %s (%d alert(s))", self.target, kind, len(rows))
         else:
             self._failed(rows, error)
+
+    def _hold(self, rows: Sequence[Delivery]) -> bool:
+        """Extend the target's lease and the rows' claims to cover one send. False, with the
+        rows given back untouched, when another process has taken over (our lease ran out,
+        say while the machine was suspended): it sends them, we must not."""
+        now = self.clock()
+        until = now + self.lease
+        if not self.lost and self.store.take_lease(lease_name(self.target), self.holder, until, now):
+            held = self.store.renew(rows, until)
+            if held == len(rows):
+                return True
+        self.lost = True
+        self.store.release_claims(rows)
+        log.warning("notify: %s: another process took over sending to it; leaving %d alert(s) to it",
+                    self.target, len(rows))
+        return False
 
     def _failed(self, rows: Sequence[Delivery], error: str) -> None:
         at = self.clock()
@@ -244,6 +282,106 @@ class _TargetRun:
         self.deliver(overflow, self._render(heading, compact=True), "summary")
 
 
+def lease_name(target: str) -> str:
+    """The lease that makes one process at a time send to ``target``."""
+    return f"deliver:{target}"
+
+
+class Deliverer:
+    """Delivery passes: expire dead rows (telling the admin once), then send each target's
+    due rows (targets in quiet hours excepted) from a thread of its own.
+
+    A pass can leave without waiting for its targets (the daemon): a target still sending is
+    skipped by the next pass while the others go on. Rows are marked sent right after the
+    server accepted them; a failure leaves them pending with a backoff."""
+
+    def __init__(
+        self,
+        store: Store,
+        notifier: Notifier,
+        settings: DeliverySettings,
+        *,
+        admin: str | None = None,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.store, self.notifier, self.settings = store, notifier, settings
+        self.admin, self.clock = admin, clock
+        # A send lasts at most 2x send_timeout (see Notifier); the lease covers one send.
+        self.lease = settings.send_timeout * 2 + timedelta(seconds=10)
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(4, len(notifier.targets) + 1), thread_name_prefix="deliver"
+        )
+
+    def run(self, *, due_only: bool = True, wait: bool = True) -> DeliveryReport:
+        """One pass; with ``wait``, return when every target is done, with what was done."""
+        now = self.clock()
+        self._expire_dead(now)
+        quiet = [
+            name
+            for name, t in self.notifier.targets.items()
+            if t.config.quiet_hours and in_quiet_hours(t.config.quiet_hours, t.config.timezone, now)
+        ]
+        futures: list[Future[DeliveryReport]] = []
+        for target in self.store.targets_to_send(now, due_only=due_only, exclude=quiet):
+            with self._lock:
+                if target in self._busy:
+                    continue  # still sending from an earlier pass
+                self._busy.add(target)
+            futures.append(self._pool.submit(self._send_target, target, now, due_only))
+        if not wait:
+            return DeliveryReport()
+        reports = [future.result() for future in futures]
+        return DeliveryReport(sum(r.sent for r in reports), sum(r.failed for r in reports))
+
+    def close(self) -> None:
+        """Let the sends in hand finish (each is bounded by the send timeout)."""
+        self._pool.shutdown(wait=True)
+
+    def _send_target(self, target: str, now: datetime, due_only: bool) -> DeliveryReport:
+        holder = uuid.uuid4().hex
+        try:
+            if not self.store.take_lease(lease_name(target), holder, self.clock() + self.lease, self.clock()):
+                log.info("notify: %s: another process is sending to it", target)
+                return DeliveryReport()
+            try:
+                rows = self.store.claim_deliveries(self.clock(), self.lease, due_only=due_only, target=target)
+                run = _TargetRun(
+                    self.store, self.notifier, self.settings, target, now, self.clock, self.lease, holder
+                )
+                return run.run(rows)
+            finally:
+                self.store.drop_lease(lease_name(target), holder)
+        except Exception:  # e.g. the database went away: this target waits for the next pass
+            log.exception("notify: %s: delivery pass failed", target)
+            return DeliveryReport()
+        finally:
+            with self._lock:
+                self._busy.discard(target)
+
+    def _expire_dead(self, now: datetime) -> None:
+        settings = self.settings
+        for target, (count, error) in self.store.expire_dead(now, settings.dead_after).items():
+            log.error(
+                "notify: %s: %d alert(s) undeliverable for %s, now dead: %s",
+                target,
+                count,
+                settings.dead_after,
+                error,
+            )
+            if self.admin and self.admin != target:
+                self.store.enqueue_notice(
+                    self.admin,
+                    f"[monitor] {count} alert(s) to {target} could not be delivered",
+                    f"{count} alert(s) for target {target!r} failed for longer than {settings.dead_after} "
+                    f"and were given up.\nLast error: {error}\n"
+                    "See them with `monitor outbox --status dead`; "
+                    "requeue them with `monitor outbox retry --all-dead`.",
+                    now,
+                )
+
+
 def deliver_pending(
     store: Store,
     notifier: Notifier,
@@ -254,45 +392,9 @@ def deliver_pending(
     clock: Callable[[], datetime] | None = None,
     admin: str | None = None,
 ) -> DeliveryReport:
-    """One delivery pass: expire dead rows (telling the admin once), claim what is due (targets
-    in quiet hours excepted) and send it, each target in its own thread. Rows are marked sent
-    right after the server accepted them; a failure leaves them pending with a backoff."""
-    for target, (count, error) in store.expire_dead(now, settings.dead_after).items():
-        log.error(
-            "notify: %s: %d alert(s) undeliverable for %s, now dead: %s",
-            target,
-            count,
-            settings.dead_after,
-            error,
-        )
-        if admin and admin != target:
-            store.enqueue_notice(
-                admin,
-                f"[monitor] {count} alert(s) to {target} could not be delivered",
-                f"{count} alert(s) for target {target!r} failed for longer than {settings.dead_after} "
-                f"and were given up.\nLast error: {error}\n"
-                "See them with `monitor outbox --status dead`; "
-                "requeue them with `monitor outbox retry --all-dead`.",
-                now,
-            )
-    quiet = [
-        name
-        for name, t in notifier.targets.items()
-        if t.config.quiet_hours and in_quiet_hours(t.config.quiet_hours, t.config.timezone, now)
-    ]
-    # The claim covers one send; each further send renews it (see _TargetRun.deliver).
-    lease = settings.send_timeout * 2 + timedelta(seconds=10)
-    rows = store.claim_deliveries(now, lease, due_only=due_only, exclude=quiet)
-    if not rows:
-        return DeliveryReport()
-    by_target: dict[str, list[Delivery]] = defaultdict(list)
-    for row in rows:
-        by_target[row.target].append(row)
-    tick_clock = clock or (lambda: now)
-
-    def run(target: str, target_rows: list[Delivery]) -> DeliveryReport:
-        return _TargetRun(store, notifier, settings, target, now, tick_clock, lease).run(target_rows)
-
-    with ThreadPoolExecutor(max_workers=len(by_target), thread_name_prefix="deliver") as pool:
-        reports = list(pool.map(lambda item: run(*item), by_target.items()))
-    return DeliveryReport(sum(r.sent for r in reports), sum(r.failed for r in reports))
+    """One delivery pass at ``now`` that waits for every target (``monitor run --once``)."""
+    deliverer = Deliverer(store, notifier, settings, admin=admin, clock=clock or (lambda: now))
+    try:
+        return deliverer.run(due_only=due_only)
+    finally:
+        deliverer.close()

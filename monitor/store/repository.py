@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from monitor.store.schema import (
     ClusterAlertRow,
     FeedRow,
     HitRow,
+    LeaseRow,
     MessageRow,
     OutboxRow,
     StoryKeyRow,
@@ -681,6 +682,50 @@ class Store:
 
     # ---- outbox ------------------------------------------------------------------------
 
+    @staticmethod
+    def _sendable(now: datetime, *, due_only: bool, exclude: Collection[str]) -> Any:
+        """Pending rows a delivery pass may send (due ones, or with ``due_only=False`` every
+        row not held for a digest), outside the ``exclude``d targets."""
+        condition = and_(OutboxRow.status == "pending", OutboxRow.next_attempt_at.is_not(None))
+        if due_only:
+            condition = and_(condition, OutboxRow.next_attempt_at <= now)
+        if exclude:
+            condition = and_(condition, OutboxRow.target.not_in(list(exclude)))
+        return condition
+
+    def targets_to_send(
+        self, now: datetime, *, due_only: bool = True, exclude: Collection[str] = ()
+    ) -> list[str]:
+        """The targets that have rows to send now (claimed by another process or not)."""
+        with self._session() as session:
+            query = select(OutboxRow.target).where(self._sendable(now, due_only=due_only, exclude=exclude))
+            return sorted(set(session.scalars(query.distinct())))
+
+    def take_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
+        """Take (or, for its holder, extend) the lease ``name`` until ``until``: true when this
+        holder has it now. Free, ran out, or already ours: a compare-and-set UPDATE, atomic on
+        SQLite and PostgreSQL alike."""
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(LeaseRow).values(name=name).on_conflict_do_nothing())
+            taken = conn.execute(
+                update(LeaseRow)
+                .where(
+                    LeaseRow.name == name,
+                    or_(LeaseRow.holder.is_(None), LeaseRow.holder == holder, LeaseRow.held_until <= now),
+                )
+                .values(holder=holder, held_until=until)
+            ).rowcount
+        return taken == 1
+
+    def drop_lease(self, name: str, holder: str) -> None:
+        """Give a lease back (only if this holder still has it)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(LeaseRow)
+                .where(LeaseRow.name == name, LeaseRow.holder == holder)
+                .values(holder=None, held_until=None)
+            )
+
     def claim_deliveries(
         self,
         now: datetime,
@@ -689,6 +734,7 @@ class Store:
         *,
         due_only: bool = True,
         exclude: Collection[str] = (),
+        target: str | None = None,
     ) -> list[Delivery]:
         """Claim pending outbox rows for ``lease``: due ones, or with ``due_only=False`` (an
         explicit run) every row not held for a digest, backoff or not. A row another process
@@ -696,17 +742,13 @@ class Store:
 
         The claim is a compare-and-set UPDATE (atomic on SQLite and PostgreSQL alike); the
         token it writes must match when the outcome is recorded. ``exclude``: targets to leave
-        alone now (quiet hours)."""
+        alone now (quiet hours); ``target``: only that target's rows."""
         token = uuid.uuid4().hex
         free = or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now)
         with self._session() as session, session.begin():
-            query = select(OutboxRow.id).where(
-                OutboxRow.status == "pending", OutboxRow.next_attempt_at.is_not(None), free
-            )
-            if due_only:
-                query = query.where(OutboxRow.next_attempt_at <= now)
-            if exclude:
-                query = query.where(OutboxRow.target.not_in(list(exclude)))
+            query = select(OutboxRow.id).where(self._sendable(now, due_only=due_only, exclude=exclude), free)
+            if target is not None:
+                query = query.where(OutboxRow.target == target)
             ids = list(
                 session.scalars(query.order_by(OutboxRow.id).limit(limit).with_for_update(skip_locked=True))
             )
@@ -771,9 +813,14 @@ class Store:
             )
         return result
 
-    def renew(self, rows: Sequence[Delivery], until: datetime) -> None:
-        """Extend our claim on ``rows`` before a slow send, so it cannot lapse mid-send."""
-        self._settle(rows, claimed_until=until)
+    def renew(self, rows: Sequence[Delivery], until: datetime) -> int:
+        """Extend our claim on ``rows`` before a send, so it cannot lapse mid-send; returns how
+        many we still hold (fewer: another process took some after our claim ran out)."""
+        return self._settle(rows, claimed_until=until)
+
+    def release_claims(self, rows: Sequence[Delivery]) -> None:
+        """Give claimed rows back as they were, without an attempt."""
+        self._settle(rows, claim_token=None, claimed_until=None)
 
     def _settle(self, rows: Sequence[Delivery], conn: Connection | None = None, **values: Any) -> int:
         """Update rows we still hold (their claim token is ours); returns how many."""
@@ -912,14 +959,17 @@ class Store:
                 dead[row.target] = (count + 1, row.last_error or "")
             return dead
 
-    def enqueue_notice(self, target: str, title: str, body: str, now: datetime) -> None:
-        """Queue an admin notice (dead alerts, feed health): durable like any alert."""
+    def enqueue_notice(
+        self, target: str, title: str, body: str, now: datetime, *, kind: str = "admin"
+    ) -> None:
+        """Queue a notice: for the admin (dead alerts, feed health), or ``kind="notice"`` for a
+        target (an empty digest). Durable and retried like any alert."""
         with self.engine.begin() as conn:
             conn.execute(
                 self._insert(OutboxRow).values(
                     hit_id=None,
                     target=target,
-                    kind="admin",
+                    kind=kind,
                     title=title,
                     body=body,
                     status="pending",

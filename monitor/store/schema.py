@@ -147,7 +147,7 @@ class OutboxRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     hit_id: Mapped[int | None] = mapped_column(ForeignKey("hits.id", ondelete="CASCADE"), index=True)
     target: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(16), default="alert")  # alert | update | admin
+    kind: Mapped[str] = mapped_column(String(16), default="alert")  # alert | update | admin | notice
     title: Mapped[str | None] = mapped_column(Text)  # update/admin: the prepared text
     body: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
@@ -188,3 +188,15 @@ class ClusterAlertRow(Base):
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # "now also reported by …"
+
+
+class LeaseRow(Base):
+    """A named lease: held by one process (``holder``) until ``held_until``. ``deliver:<target>``
+    makes one process at a time send to a target, so rate limits and pacing hold across workers;
+    ``digest:<target>`` makes one worker fire each digest. A crashed holder's lease runs out."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(220), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(36))
+    held_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

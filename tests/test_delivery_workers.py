@@ -1,0 +1,247 @@
+"""Delivery with slow targets and several workers, against real webhook and SMTP servers and a
+real store: a slow target holds up no other, a webhook slower than apprise's own default
+timeout is sent once, and two workers never send one alert twice, break a rate limit together
+or send a digest twice."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+
+from monitor.app import App
+from monitor.config import DeliverySettings, NotificationConfig, load_settings
+from monitor.notify import Deliverer, Notifier, Renderer, deliver_pending
+from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
+from tests.factories import queue_hits
+from tests.servers import HTTPServer, SMTPServer, wait_for
+
+SETTINGS = DeliverySettings(retry_base=timedelta(seconds=10))
+
+
+def _store(url: str) -> Store:
+    engine = create_engine_for(url)
+    upgrade_schema(engine)
+    store = Store(engine)
+    store.sync_feeds([("Herald", "https://herald.example/rss")], datetime.now(UTC))
+    return store
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    s = _store(db_url)
+    yield s
+    s.engine.dispose()
+
+
+def _notifier(http_server: HTTPServer, *names: str, **extra: object) -> Notifier:
+    configs = [
+        NotificationConfig.model_validate(
+            {"name": name, "url": f"json://127.0.0.1:{http_server.port}/{name}", **extra}
+        )
+        for name in names
+    ]
+    return Notifier(configs, Renderer())
+
+
+def _answered(http_server: HTTPServer, path: str) -> int:
+    return sum(1 for p, _, _ in http_server.post_times if p == path)
+
+
+def test_a_slow_target_holds_up_no_other(store: Store, http_server: HTTPServer) -> None:
+    """The daemon's pass does not wait for a target still sending: the fast target gets its
+    alert at once, and a later alert too, while the slow one is still on its first."""
+    http_server.post_delay["/slow"] = 4.0
+    notifier = _notifier(http_server, "slow", "fast")
+    deliverer = Deliverer(store, notifier, SETTINGS, clock=lambda: datetime.now(UTC))
+    queue_hits(store, 1, TargetRoute("slow"), TargetRoute("fast"))
+    try:
+        deliverer.run(wait=False)
+        assert wait_for(lambda: _answered(http_server, "/fast") == 1, 10)
+        assert _answered(http_server, "/slow") == 0, "the slow target is still on its first send"
+        queue_hits(store, 1, TargetRoute("fast"), TargetRoute("slow"), start=1)
+        deliverer.run(wait=False)  # the slow target is busy: skipped; the fast one goes on
+        assert wait_for(lambda: _answered(http_server, "/fast") == 2, 10)
+        assert _answered(http_server, "/slow") == 0
+    finally:
+        deliverer.close()  # waits for the slow send
+    assert len(http_server.posts("/slow")) == 1
+    deliver_pending(store, notifier, SETTINGS, now=datetime.now(UTC))
+    assert [p["title"] for p in http_server.posts("/slow")] == [
+        "[monitor] relos: RELOS story 0",
+        "[monitor] relos: RELOS story 1",
+    ]
+    assert store.outbox_counts() == {"sent": 4}
+
+
+def test_a_webhook_slower_than_apprise_default_timeout_is_sent_once(
+    tmp_path: Path, http_server: HTTPServer
+) -> None:
+    """apprise gives up on a webhook after 4 s by default and reports a failure the server may
+    well have acted on; retried, it would arrive twice. The send timeout (15 s) is apprise's."""
+    store = _store(f"sqlite:///{tmp_path / 'm.db'}")
+    http_server.post_delay["/chat"] = 5.0
+    notifier = _notifier(http_server, "chat")
+    queue_hits(store, 1, TargetRoute("chat"))
+    now = datetime.now(UTC)
+    assert deliver_pending(store, notifier, SETTINGS, now=now).sent == 1
+    again = deliver_pending(store, notifier, SETTINGS, now=now + timedelta(minutes=5), due_only=False)
+    assert again.sent == 0
+    assert len(http_server.posts("/chat")) == 1
+    assert store.outbox_counts() == {"sent": 1}
+
+
+def test_two_workers_send_to_a_target_one_at_a_time(pg_url: str, http_server: HTTPServer) -> None:
+    """Two workers on one PostgreSQL database, a target limited to 2 alerts a minute. While
+    worker A sends, new alerts arrive and worker B runs a pass: B leaves the target to A, so
+    the limit holds (2 alerts and one summary), sends never overlap and nothing goes twice."""
+    store_a, store_b = _store(pg_url), _store(pg_url)
+    try:
+        _two_workers(store_a, store_b, http_server)
+    finally:
+        store_a.engine.dispose()
+        store_b.engine.dispose()
+
+
+def _two_workers(store_a: Store, store_b: Store, http_server: HTTPServer) -> None:
+    http_server.post_delay["/chat"] = 1.0
+    notifier = _notifier(http_server, "chat", rate_limit="2/1m")
+    now = datetime.now(UTC)
+    queue_hits(store_a, 3, TargetRoute("chat"), at=now)
+    worker_a = threading.Thread(
+        target=deliver_pending, args=(store_a, notifier, SETTINGS), kwargs={"now": now}
+    )
+    worker_a.start()
+    try:
+        assert wait_for(lambda: len(http_server.posts("/chat")) >= 1, 10)
+        queue_hits(store_b, 3, TargetRoute("chat"), start=3, at=now)
+        report_b = deliver_pending(store_b, notifier, SETTINGS, now=now + timedelta(seconds=1))
+    finally:
+        worker_a.join()
+    assert report_b.sent == 0, "B left the target to A"
+    titles = [p["title"] for p in http_server.posts("/chat")]
+    assert titles == [
+        "[monitor] relos: RELOS story 0",
+        "[monitor] relos: RELOS story 1",
+        "[monitor] 1 more alert(s) (rate limit 2 per period) (relos)",
+    ]
+    spans = sorted((arrived, answered) for _, arrived, answered in http_server.post_times)
+    assert all(answered <= arrived_next for (_, answered), (arrived_next, _) in pairwise(spans))
+    # Over the limit with this minute's summary sent: the three new alerts wait for the next.
+    assert deliver_pending(store_b, notifier, SETTINGS, now=now + timedelta(seconds=2)).sent == 0
+    later = deliver_pending(store_b, notifier, SETTINGS, now=now + timedelta(seconds=63))
+    assert later.sent == 3
+    assert len(http_server.posts("/chat")) == 6
+    assert store_a.outbox_counts() == {"sent": 6}
+
+
+def test_a_lease_held_elsewhere_is_respected_until_it_runs_out(store: Store, http_server: HTTPServer) -> None:
+    """A worker that died while sending to a target holds its lease until it runs out: the
+    target waits that long (its rows may be mid-send), other targets do not."""
+    notifier = _notifier(http_server, "chat", "mail")
+    now = datetime.now(UTC)
+    assert store.take_lease("deliver:chat", "dead-worker", now + timedelta(seconds=40), now)
+    queue_hits(store, 1, TargetRoute("chat"), TargetRoute("mail"), at=now)
+    assert deliver_pending(store, notifier, SETTINGS, now=now).sent == 1
+    assert (len(http_server.posts("/chat")), len(http_server.posts("/mail"))) == (0, 1)
+    assert deliver_pending(store, notifier, SETTINGS, now=now + timedelta(seconds=41)).sent == 1
+    assert len(http_server.posts("/chat")) == 1
+
+
+def test_leases(store: Store) -> None:
+    """Free, held by another, run out, extended by its holder, given back."""
+    t = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+    assert store.take_lease("deliver:x", "a", t + timedelta(seconds=30), t)
+    assert not store.take_lease("deliver:x", "b", t + timedelta(seconds=30), t + timedelta(seconds=10))
+    assert store.take_lease("deliver:y", "b", t + timedelta(seconds=30), t), "another name is free"
+    assert store.take_lease("deliver:x", "a", t + timedelta(seconds=60), t + timedelta(seconds=20))
+    assert not store.take_lease("deliver:x", "b", t + timedelta(seconds=90), t + timedelta(seconds=45))
+    assert store.take_lease("deliver:x", "b", t + timedelta(seconds=90), t + timedelta(seconds=60))
+    store.drop_lease("deliver:x", "a")  # no longer a's: changes nothing
+    assert not store.take_lease("deliver:x", "a", t + timedelta(seconds=90), t + timedelta(seconds=61))
+    store.drop_lease("deliver:x", "b")
+    assert store.take_lease("deliver:x", "a", t + timedelta(seconds=90), t + timedelta(seconds=61))
+
+
+def test_a_digest_fires_once_however_many_workers(
+    pg_url: str, tmp_path: Path, smtp_server: SMTPServer
+) -> None:
+    """Every worker schedules every digest. The first to fire sends the period's alerts; the
+    second does nothing, so no "nothing new" message follows the digest."""
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: {pg_url}
+feeds:
+  - name: Herald
+    url: https://herald.example/rss
+    enabled: false
+rules:
+  - name: relos
+    query: RELOS
+notifications:
+  - name: daily
+    url: {smtp_server.url()}
+    mode: digest
+    schedule: "0 8 * * *"
+    send_empty: true
+""",
+        encoding="utf-8",
+    )
+    first, second = App(load_settings(config)), App(load_settings(config))
+    try:
+        first.prepare()
+        queue_hits(first.store, 2, TargetRoute("daily", held=True))
+        assert first.fire_digest("daily") == 2
+        assert second.fire_digest("daily") == 0
+        first.deliver()
+        second.deliver()
+        (mail,) = smtp_server.messages
+        assert "digest: 2 event(s), 2 stories" in mail["Subject"]
+        assert first.store.outbox_counts() == {"sent": 2}
+    finally:
+        first.close()
+        second.close()
+
+
+def test_an_empty_digest_is_queued_and_retried_like_any_message(
+    tmp_path: Path, smtp_server: SMTPServer
+) -> None:
+    """``send_empty``: a period without alerts says so once, through the outbox, so a mail
+    server that is down at that moment gets it later rather than never."""
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: sqlite:///{tmp_path / 'm.db'}
+feeds:
+  - name: Herald
+    url: https://herald.example/rss
+    enabled: false
+rules:
+  - name: relos
+    query: RELOS
+notifications:
+  - name: daily
+    url: {smtp_server.url()}
+    mode: digest
+    schedule: "0 8 * * *"
+    send_empty: true
+""",
+        encoding="utf-8",
+    )
+    app = App(load_settings(config))
+    try:
+        app.prepare()
+        smtp_server.stop()
+        assert app.fire_digest("daily") == 0
+        assert app.deliver().failed == 1
+        smtp_server.start()
+        assert app.deliver(due_only=False).sent == 1
+        (mail,) = smtp_server.messages
+        assert "nothing new" in mail["Subject"]
+    finally:
+        app.close()
