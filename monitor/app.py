@@ -36,9 +36,8 @@ def compile_settings_rules(settings: Settings) -> RuleSet:
         return compile_rules(settings.rule_objects(), settings.term_lists)
     except RuleError as exc:
         index = next((i for i, r in enumerate(settings.rules) if r.name == exc.rule), 0)
-        raise ConfigError(
-            f"rule {exc.rule!r}: {exc.located}", file=settings.source, key=f"rules[{index}].query"
-        ) from exc
+        file, key = settings.rule_location(index)
+        raise ConfigError(f"rule {exc.rule!r}: {exc.located}", file=file, key=f"{key}.query") from exc
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:

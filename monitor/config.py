@@ -7,6 +7,7 @@ validation; ``$MONITOR_DATABASE_URL`` overrides ``database``. Every problem beco
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -27,11 +28,14 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from monitor.errors import ConfigError
 from monitor.models import Rule
 
 DEFAULT_CONFIG = Path("config/monitor.yaml")
+_RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -49,7 +53,21 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(seconds=float(match[1]) * _UNITS[match[2] or "s"])
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be more than 0 (e.g. 30s, 15m)")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_not_negative)]
+#: A period something waits or repeats on: 0 would mean a busy loop.
+PositiveDuration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_positive)]
 
 
 class _Strict(BaseModel):
@@ -61,7 +79,7 @@ class FeedConfig(_Strict):
 
     name: str = Field(min_length=1)
     url: str
-    interval: Duration | None = None
+    interval: PositiveDuration | None = None
     enabled: bool = True
     max_age: Duration | None = None
     full_text: Literal["auto", "always", "never"] | None = None  # None: the global full_text
@@ -83,8 +101,18 @@ class FeedConfig(_Strict):
 class RuleConfig(_Strict):
     """A rule as written: compiled by monitor.match when the config loads."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: str
     query: str = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _RULE_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a usable rule name: letters, digits, '_', '.' and '-', "
+                "starting with a letter or digit"
+            )
+        return value
     description: str = ""
     priority: int = 0
 
@@ -96,7 +124,7 @@ class RateLimit(_Strict):
     """At most ``count`` instant messages per ``period``; the overflow is folded into one summary."""
 
     count: int = Field(ge=1)
-    period: Duration
+    period: PositiveDuration
 
 
 def _parse_rate(value: object) -> object:
@@ -163,8 +191,8 @@ class NotificationConfig(_Strict):
 class FetchSettings(_Strict):
     """HTTP behaviour shared by feed and article fetches."""
 
-    connect_timeout: Duration = timedelta(seconds=10)
-    read_timeout: Duration = timedelta(seconds=20)
+    connect_timeout: PositiveDuration = timedelta(seconds=10)
+    read_timeout: PositiveDuration = timedelta(seconds=20)
     max_bytes: int = Field(default=10_000_000, gt=0)
     max_redirects: int = Field(default=5, ge=0, le=20)
     user_agent: str = "monitor/0.1 (+https://github.com/; news-monitoring alert service)"
@@ -195,28 +223,29 @@ class DedupSettings(_Strict):
 class DeliverySettings(_Strict):
     """Outbox behaviour."""
 
-    tick: Duration = timedelta(seconds=10)
+    tick: PositiveDuration = timedelta(seconds=10)
     batch_threshold: int = Field(default=3, ge=1)  # more pending than this → one combined message
     batch_size: int = Field(default=25, ge=1)
-    retry_base: Duration = timedelta(seconds=30)
-    retry_max: Duration = timedelta(hours=1)
-    send_timeout: Duration = timedelta(seconds=15)  # a claim covers 2x this (+10 s) per send
-    dead_after: Duration = timedelta(hours=24)  # a row still failing this long after it was queued is dead
+    retry_base: PositiveDuration = timedelta(seconds=30)
+    retry_max: PositiveDuration = timedelta(hours=1)
+    send_timeout: PositiveDuration = timedelta(seconds=15)  # a claim covers 2x this (+10 s) per send
+    # A row still failing this long after its first failure is dead.
+    dead_after: PositiveDuration = timedelta(hours=24)
 
 
 class HealthSettings(_Strict):
     """When a feed's trouble is worth one message to the admin target."""
 
-    failing_after: Duration = timedelta(hours=6)  # no successful poll for this long
-    silent_after: Duration = timedelta(days=3)  # polls fine but no new story for this long
+    failing_after: PositiveDuration = timedelta(hours=6)  # no successful poll for this long
+    silent_after: PositiveDuration = timedelta(days=3)  # polls fine but no new story for this long
 
 
 class Settings(_Strict):
     """The whole validated configuration."""
 
     database: str = "sqlite:///monitor.db"
-    interval: Duration = timedelta(minutes=15)  # default per-feed poll interval
-    tick: Duration = timedelta(seconds=30)  # how often the daemon looks for due feeds
+    interval: PositiveDuration = timedelta(minutes=15)  # default per-feed poll interval
+    tick: PositiveDuration = timedelta(seconds=30)  # how often the daemon looks for due feeds
     max_age: Duration = timedelta(days=2)  # first poll of a feed: older stories are not alerted
     fetch: FetchSettings = FetchSettings()
     full_text: Literal["auto", "always", "never"] = "auto"  # default for feeds that do not say
@@ -227,11 +256,47 @@ class Settings(_Strict):
     admin: str | None = None  # the notification target told about dead alerts and feed health
     feeds: tuple[FeedConfig, ...] = ()
     term_lists: dict[str, tuple[str, ...]] = {}
-    rules: tuple[RuleConfig, ...] = Field(min_length=1)
+    rules: tuple[RuleConfig, ...]
     notifications: tuple[NotificationConfig, ...] = ()
     include: tuple[str, ...] = ()
     #: Where this was loaded from (set by the loader, not by users).
     source: str = ""
+    #: The file and index each rule was written at (set by the loader: includes move them).
+    rule_sources: tuple[tuple[str, int], ...] = ()
+    #: The file each included term list was written in (set by the loader).
+    list_sources: dict[str, str] = {}
+
+    @field_validator("rules")
+    @classmethod
+    def _some_rules(cls, value: tuple[RuleConfig, ...]) -> tuple[RuleConfig, ...]:
+        if not value:
+            raise ValueError("no rules: write at least one (see config/rules.yaml)")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        """Checked here, so ``monitor check`` catches it, not the first command to connect."""
+        value = value.strip()
+        if not value:
+            raise ValueError("is empty (an environment variable that is not set?)")
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError(f"{value!r} is not a database URL (e.g. sqlite:///monitor.db)") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError(
+                f"{url.get_backend_name()!r} databases are not supported: use sqlite:///FILE or "
+                "postgresql://user@host/dbname"
+            )
+        return value
+
+    def rule_location(self, index: int) -> tuple[str, str]:
+        """(file, key) of rule ``index``, for messages about it."""
+        if index < len(self.rule_sources):
+            file, at = self.rule_sources[index]
+            return file, f"rules[{at}]"
+        return self.source, f"rules[{index}]"
 
     def feed_interval(self, feed: FeedConfig) -> timedelta:
         return feed.interval or self.interval
@@ -260,13 +325,34 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key written twice in one mapping (plain YAML keeps the last one, so a
+    second ``database:`` further down would silently win)."""
+
+
+def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    lines: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in lines:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} written twice (first on line {lines[key]})", key_node.start_mark
+            )
+        lines[key] = key_node.start_mark.line + 1
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def _read_yaml(path: Path, included_from: Path | None = None) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=str(path)) from exc
+        via = f" (included from {included_from})" if included_from else ""
+        raise ConfigError(f"cannot read: {exc.strerror or exc}{via}", file=str(path)) from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: builds plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -280,13 +366,17 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _merge_includes(path: Path, data: dict[str, Any]) -> None:
-    """Merge ``include:``d files (which may hold only ``term_lists`` and ``rules``) into ``data``."""
+    """Merge ``include:``d files (which may hold only ``term_lists`` and ``rules``) into ``data``,
+    remembering where each rule and list was written, for error messages."""
     includes = data.get("include") or []
     if not isinstance(includes, list):
         raise ConfigError("must be a list of file names", file=str(path), key="include")
+    rules = data.get("rules")
+    data["rule_sources"] = [(str(path), i) for i in range(len(rules) if isinstance(rules, list) else 0)]
+    data["list_sources"] = {}
     for name in includes:
         inc_path = path.parent / str(name)
-        inc = _read_yaml(inc_path)
+        inc = _read_yaml(inc_path, included_from=path)
         extra = set(inc) - {"term_lists", "rules"}
         if extra:
             raise ConfigError(
@@ -301,8 +391,13 @@ def _merge_includes(path: Path, data: dict[str, Any]) -> None:
                     "term list defined twice", file=str(inc_path), key=f"term_lists.{list_name}"
                 )
             lists[list_name] = terms
+            data["list_sources"][list_name] = str(inc_path)
         data["term_lists"] = lists
-        data["rules"] = list(data.get("rules") or []) + list(inc.get("rules") or [])
+        inc_rules = inc.get("rules") or []
+        if not isinstance(inc_rules, list):
+            raise ConfigError("must be a list of rules", file=str(inc_path), key="rules")
+        data["rules"] = list(data.get("rules") or []) + inc_rules
+        data["rule_sources"] += [(str(inc_path), i) for i in range(len(inc_rules))]
 
 
 def _resolve_local_feeds(path: Path, data: dict[str, Any]) -> None:
@@ -321,24 +416,63 @@ def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Set
     _merge_includes(path, data)
     data = _expand_env(data, env)
     _resolve_local_feeds(path, data)
+    data["database"] = _database_beside(path, data.get("database", Settings.model_fields["database"].default))
     if env.get("MONITOR_DATABASE_URL"):
         data["database"] = env["MONITOR_DATABASE_URL"]
     data["source"] = str(path)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = _key_path(tuple(first["loc"]))
-        if first["type"] == "extra_forbidden":
-            message = f"unknown key {first['loc'][-1]!r}"
-        elif first["type"] == "missing":
-            message = "required key is missing"
-        else:
-            message = str(first["msg"]).removeprefix("Value error, ")
-        more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-        raise ConfigError(message + more, file=str(path), key=key) from exc
+        raise _config_error(exc, path, data) from exc
     _check_references(settings)
     return settings
+
+
+def _database_beside(path: Path, url: object) -> object:
+    """A relative SQLite file is relative to the config file, like feed paths and includes: run
+    from another directory, monitor must not start an empty database and alert everything
+    again."""
+    if not isinstance(url, str) or not url.startswith("sqlite:///"):
+        return url
+    file, query = url.removeprefix("sqlite:///").partition("?")[::2]
+    if not file or file == ":memory:" or Path(file).is_absolute():
+        return url
+    return f"sqlite:///{(path.parent / file).resolve()}" + (f"?{query}" if query else "")
+
+
+def _config_error(exc: ValidationError, path: Path, data: Mapping[str, Any]) -> ConfigError:
+    """Every problem pydantic found, one per line, each with its file and key: the first alone
+    can mislead (``ulr:`` for ``url:`` is first "url is missing", then "unknown key ulr")."""
+    lines: list[str] = []
+    for error in exc.errors()[:10]:
+        file, key = _locate(path, data, tuple(error["loc"]))
+        if error["type"] == "extra_forbidden":
+            name = str(error["loc"][-1])
+            close = difflib.get_close_matches(name, _FIELD_NAMES, n=1)
+            message = f"unknown key {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        elif error["type"] == "missing":
+            message = "required key is missing"
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{file}: {key}: {message}")
+    if len(exc.errors()) > 10:
+        lines.append(f"… and {len(exc.errors()) - 10} more")
+    first_file, first_key = _locate(path, data, tuple(exc.errors()[0]["loc"]))
+    first = lines[0].removeprefix(f"{first_file}: {first_key}: ")
+    rest = "".join(f"\n  {line}" for line in lines[1:])
+    return ConfigError(first + rest, file=first_file, key=first_key)
+
+
+def _locate(path: Path, data: Mapping[str, Any], loc: tuple[int | str, ...]) -> tuple[str, str]:
+    """The file and key of a problem: a rule or term list may come from an included file."""
+    sources = data.get("rule_sources") or []
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int) and loc[1] < len(sources):
+        file, index = sources[loc[1]]
+        return file, _key_path(("rules", index, *loc[2:]))
+    lists = data.get("list_sources") or {}
+    if len(loc) >= 2 and loc[0] == "term_lists" and loc[1] in lists:
+        return lists[loc[1]], _key_path(loc)
+    return str(path), _key_path(loc)
 
 
 def _check_references(settings: Settings) -> None:
@@ -374,3 +508,13 @@ def _check_references(settings: Settings) -> None:
                     file=settings.source,
                     key=f"notifications[{index}].rules",
                 )
+
+
+def _field_names() -> list[str]:
+    """Every key a config can hold, for "did you mean" on an unknown one."""
+    internal = {"source", "rule_sources", "list_sources"}
+    return sorted({name for model in _Strict.__subclasses__() for name in model.model_fields} - internal)
+
+
+_FIELD_NAMES = _field_names()
+

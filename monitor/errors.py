@@ -16,6 +16,8 @@ Every message names the stage and the subject, e.g. ``fetch: https://x/rss: time
 
 from __future__ import annotations
 
+import unicodedata
+
 
 class MonitorError(Exception):
     """Base of every error monitor raises on purpose."""
@@ -43,8 +45,43 @@ class RuleError(ConfigError):
 
     @property
     def located(self) -> str:
-        """``position N: what was expected``, then the query with a caret under the place."""
-        return f"position {self.position}: {self.detail}\n    {self.query}\n    {' ' * self.position}^"
+        """``position N: what was expected``, then the query's line with a caret under the place.
+
+        A query written over several YAML lines shows only the line at fault, with its number;
+        a long line only the part around the place. The caret is placed by what a terminal
+        shows: Devanagari vowel signs and other combining marks take no column."""
+        start = self.query.rfind("\n", 0, self.position) + 1
+        end = self.query.find("\n", self.position)
+        line = self.query[start : len(self.query) if end < 0 else end]
+        column = self.position - start
+        where = f"position {self.position}"
+        if "\n" in self.query.strip():
+            where += f" (line {self.query.count(chr(10), 0, self.position) + 1} of the query)"
+        if column > _WINDOW:  # keep the place in view
+            cut = column - _WINDOW // 2
+            line, column = "…" + line[cut:], column - cut + 1
+        if len(line) > column + _WINDOW:
+            line = line[: column + _WINDOW] + "…"
+        shown = line.replace("\t", " ")
+        caret = " " * _width(shown[:column])
+        return f"{where}: {self.detail}\n    {shown}\n    {caret}^"
+
+
+#: How much of a long query line is shown on each side of the place of an error.
+_WINDOW = 60
+
+
+def _width(text: str) -> int:
+    """Terminal columns of ``text``: combining marks and format characters take none, wide
+    (East Asian) characters two."""
+    return sum(
+        0
+        if unicodedata.category(c) in ("Mn", "Me", "Cf")
+        else 2
+        if unicodedata.east_asian_width(c) in ("W", "F")
+        else 1
+        for c in text
+    )
 
 
 class FetchError(MonitorError):

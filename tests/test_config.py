@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from monitor.app import compile_settings_rules
 from monitor.config import load_settings, parse_duration
 from monitor.errors import ConfigError
 
@@ -29,6 +31,7 @@ notifications:
   - name: slack
     url: ${SLACK_URL:-}
 """
+_DB = "database: sqlite:///x.db"
 
 
 def _write(tmp_path: Path, text: str, name: str = "monitor.yaml") -> Path:
@@ -40,7 +43,7 @@ def _write(tmp_path: Path, text: str, name: str = "monitor.yaml") -> Path:
 def test_valid_config_loads_with_env_and_defaults(tmp_path: Path) -> None:
     """Env references are expanded, relative feed paths resolve beside the config, defaults apply."""
     settings = load_settings(_write(tmp_path, GOOD), env={"MAIL_URL": "mailto://a@b.example"})
-    assert settings.database == "sqlite:///x.db"
+    assert settings.database == f"sqlite:///{tmp_path / 'x.db'}"  # beside the config, from any cwd
     assert settings.feed_interval(settings.feeds[0]) == timedelta(minutes=10)
     assert settings.feed_interval(settings.feeds[1]) == timedelta(hours=1)
     assert settings.feeds[1].url == str(tmp_path / "samples" / "feed.xml")
@@ -85,12 +88,17 @@ def test_include_merges_rules_and_term_lists(tmp_path: Path) -> None:
         ),
         (GOOD.replace("  - name: Local", "  - name: Herald"), "feeds[1].name", "duplicate name"),
         ("feeds: []\n", "rules", "required key is missing"),
-        ("rules: []\n", "rules", "at least 1"),
+        ("rules: []\n", "rules", "no rules: write at least one"),
         (
             GOOD.replace("  - name: relos\n    query: RELOS", "  - query: RELOS"),
             "rules[0].name",
             "required key is missing",
         ),
+        (GOOD.replace("interval: 10m", "interval: 0s"), "interval", "must be more than 0"),
+        (GOOD.replace("- name: relos", "- name: 'relos rule'"), "rules[0].name", "not a usable rule name"),
+        (GOOD.replace(_DB, "database: ''"), "database", "is empty (an environment variable that is not"),
+        (GOOD.replace(_DB, "database: mysql://x/y"), "database", "'mysql' databases are not supported"),
+        (GOOD.replace(_DB, "database: a.db"), "database", "is not a database URL"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, key: str, message: str) -> None:
@@ -122,3 +130,56 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_durations(value: object, seconds: float) -> None:
     """Durations accept bare seconds and s/m/h/d units."""
     assert parse_duration(value).total_seconds() == seconds
+
+
+def test_every_problem_is_listed_with_a_hint_for_a_misspelt_key(tmp_path: Path) -> None:
+    """``ulr:`` for ``url:`` is two problems, and the first alone ("url is missing") would hide
+    the cause: every problem is listed, with its key, and the unknown key gets a suggestion."""
+    path = _write(tmp_path, GOOD.replace("    url: https://herald.example/rss", "    ulr: https://herald.example/rss"))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert info.value.key == "feeds[0].url"
+    assert f"{path}: feeds[0].ulr: unknown key 'ulr' (did you mean 'url'?)" in str(info.value)
+
+
+def test_a_key_written_twice_is_an_error(tmp_path: Path) -> None:
+    """Plain YAML keeps the last of two equal keys; a config must not silently do so."""
+    path = _write(tmp_path, GOOD + "database: sqlite:///b.db\n")
+    with pytest.raises(ConfigError, match=r"line \d+, column 1: invalid YAML: key 'database' written twice"):
+        load_settings(path, env={})
+
+
+def test_errors_in_an_included_file_name_that_file_and_its_own_index(tmp_path: Path) -> None:
+    """A rule or term list from an ``include:``d file is reported where it is written."""
+    rules = "rules:\n  - name: fine\n    query: x\n  - name: 'bad name'\n    query: y\n"
+    included = _write(tmp_path, rules, "r.yaml")
+    path = _write(tmp_path, GOOD + "include: [r.yaml]\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert (info.value.file, info.value.key) == (str(included), "rules[1].name")
+    _write(tmp_path, "rules:\n  - name: fine\n    query: x AND (y\n", "r.yaml")
+    settings = load_settings(path, env={})
+    with pytest.raises(ConfigError) as compiled:
+        compile_settings_rules(settings)
+    assert (compiled.value.file, compiled.value.key) == (str(included), "rules[0].query")
+    assert "position 6" in str(compiled.value)
+
+
+def test_a_missing_include_says_who_included_it(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD + "include: [nope.yaml]\n")
+    expected = rf"nope.yaml: cannot read: .* \(included from {re.escape(str(path))}\)"
+    with pytest.raises(ConfigError, match=expected):
+        load_settings(path, env={})
+
+
+def test_a_relative_sqlite_file_lives_beside_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from any directory (cron runs from $HOME), the same database is used: a second,
+    empty one would alert every recent story again. The environment override is taken as is."""
+    path = _write(tmp_path, GOOD.replace(_DB, "database: sqlite:///state/m.db?timeout=5"))
+    monkeypatch.chdir("/")
+    assert load_settings(path, env={}).database == f"sqlite:///{tmp_path / 'state' / 'm.db'}?timeout=5"
+    default = load_settings(_write(tmp_path, GOOD.replace(_DB, ""), "other.yaml"), env={})
+    assert default.database == f"sqlite:///{tmp_path / 'monitor.db'}"
+    assert load_settings(path, env={"MONITOR_DATABASE_URL": "sqlite:///x.db"}).database == "sqlite:///x.db"

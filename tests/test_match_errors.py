@@ -30,7 +30,7 @@ ERRORS = [
     ("India NEAR/5 NOT Russia", 13, "NEAR works on terms, phrases, @lists"),
     ("India NEAR/5 (Russia AND oil)", 13, "not on AND or NOT"),
     ("India NEAR/5 title:Russia", 13, "a field inside NEAR is not supported"),
-    ("@rusia_names", 0, "unknown term list @rusia_names (did you mean @russia_names? known:"),
+    ("@rusia_names", 0, "unknown term list @rusia_names (did you mean @russia_names?)"),
     ("India @nope", 6, "unknown term list @nope"),
     ("@empty", 0, "term list @empty is empty"),
     ("@ India", 0, "expected a term list name after '@'"),

@@ -237,10 +237,14 @@ class Compiler:
     def _list_entries(self, node: ast.ListRef) -> Sequence[str]:
         entries = self.term_lists.get(node.name)
         if entries is None:
-            known = ", ".join(f"@{n}" for n in sorted(self.term_lists)) or "none are defined"
             close = difflib.get_close_matches(node.name, list(self.term_lists), n=1)
-            hint = f"did you mean @{close[0]}? " if close else ""
-            raise CompileError(node.start, f"unknown term list @{node.name} ({hint}known: {known})")
+            if close:
+                hint = f"did you mean @{close[0]}?"
+            elif len(self.term_lists) <= 8:
+                hint = "known: " + (", ".join(f"@{n}" for n in sorted(self.term_lists)) or "none are defined")
+            else:  # dozens of lists: naming them all would bury the message
+                hint = f"{len(self.term_lists)} lists are defined, under term_lists"
+            raise CompileError(node.start, f"unknown term list @{node.name} ({hint})")
         if not entries:
             raise CompileError(node.start, f"term list @{node.name} is empty")
         return entries
