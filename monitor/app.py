@@ -60,6 +60,7 @@ def build_notifier(settings: Settings) -> Notifier:
         Renderer(template_dir if template_dir and template_dir.is_dir() else None),
         settings.delivery.send_timeout,
     )
+    notifier.renderer.check()
     for index, target in enumerate(settings.notifications):
         if target.name in notifier.invalid:
             raise ConfigError(
@@ -96,6 +97,7 @@ class RunSummary:
             f"new stories: {sum(p.new_stories for p in self.polls)}; "
             f"hits: {sum(p.hits for p in self.polls)}; "
             f"notifications: {self.delivery.sent} sent, {self.delivery.failed} failed"
+            + (f", {self.delivery.waiting} waiting for a retry" if self.delivery.waiting else "")
         )
 
 

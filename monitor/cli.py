@@ -18,10 +18,19 @@ from monitor.commands.delivery import cmd_notify_test, cmd_outbox
 from monitor.commands.inspect import cmd_clusters, cmd_feeds, cmd_hits, cmd_story
 from monitor.commands.rules import cmd_backtest, cmd_match
 from monitor.commands.service import cmd_check, cmd_db, cmd_run
-from monitor.config import DEFAULT_CONFIG
+from monitor.config import DEFAULT_CONFIG, parse_duration
 from monitor.errors import ConfigError, MonitorError, StoreError
 
 log = logging.getLogger("monitor")
+
+
+def _duration(text: str) -> str:
+    """An argparse type: a bad DURATION is a usage error naming the option, not a traceback."""
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     hits = sub.add_parser("hits", help="stored hits, newest first")
     hits.add_argument("--format", choices=("table", "jsonl"), default="table")
-    hits.add_argument("--since", help="only stories published within DURATION (e.g. 24h, 7d)")
+    hits.add_argument("--since", type=_duration, help="only stories published within DURATION (e.g. 24h, 7d)")
     hits.add_argument("--rule", help="only hits of this rule")
     hits.add_argument("--limit", type=int, default=None)
     hits.set_defaults(func=cmd_hits)
@@ -64,12 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     which = back.add_mutually_exclusive_group(required=True)
     which.add_argument("--rule", help="a rule from the config")
     which.add_argument("--query", help="a query string")
-    back.add_argument("--since", default="30d", help="stories published within DURATION (default 30d)")
+    back.add_argument(
+        "--since", default="30d", type=_duration, help="stories published within DURATION (default 30d)"
+    )
     back.add_argument("--limit", type=int, default=50, help="stories to list (default 50)")
     back.set_defaults(func=cmd_backtest)
 
     clusters = sub.add_parser("clusters", help="news events: stories grouped across outlets")
-    clusters.add_argument("--since", default="7d", help="events with stories within DURATION (default 7d)")
+    clusters.add_argument(
+        "--since", default="7d", type=_duration, help="events with stories within DURATION (default 7d)"
+    )
     clusters.add_argument("--all", action="store_true", help="also single-story clusters")
     clusters.add_argument("--format", choices=("table", "jsonl"), default="table")
     clusters.set_defaults(func=cmd_clusters)
@@ -86,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     outbox = sub.add_parser("outbox", help="deliveries: list them, or `outbox retry ID…|--all-dead`")
     outbox.add_argument("action", nargs="?", choices=("list", "retry"), default="list")
-    outbox.add_argument("ids", nargs="*", help="with retry: outbox row IDs")
+    outbox.add_argument("ids", nargs="*", type=int, help="with retry: outbox row IDs")
     outbox.add_argument("--all-dead", action="store_true", help="with retry: every dead row")
     outbox.add_argument(
         "--status",

@@ -494,8 +494,9 @@ def _check_references(settings: Settings) -> None:
             seen.add(item.name)
     target_names = [target.name for target in settings.notifications]
     if settings.admin is not None and settings.admin not in target_names:
+        known = f"known: {', '.join(target_names)}" if target_names else "no notifications are configured"
         raise ConfigError(
-            f"unknown notification target {settings.admin!r} (known: {', '.join(target_names)})",
+            f"unknown notification target {settings.admin!r} ({known})",
             file=settings.source,
             key="admin",
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import calendar
 import io
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -46,14 +47,31 @@ def _content(entry: Any) -> str:
     return max((str(c.get("value") or "") for c in contents), key=len, default="")
 
 
+#: An entry with none of these is not a story (e.g. the stub of a feed cut off mid-entry).
+_SUBSTANCE = ("title", "link", "summary", "content")
+_HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.IGNORECASE | re.DOTALL)
+
+
+def _looks_like_html(body: bytes, headers: Mapping[str, str] | None) -> bool:
+    content_type = next((v for k, v in (headers or {}).items() if k.lower() == "content-type"), "")
+    return "text/html" in content_type.lower() or bool(_HTML_START.match(body[:2048].lstrip(b"\xef\xbb\xbf")))
+
+
 def parse_feed(body: bytes, *, feed: str, headers: Mapping[str, str] | None = None) -> list[RawEntry]:
     """Entries of a feed document. A feed that is ill-formed but has entries is still read;
     one with no entries and an error raises ParseError (an empty, well-formed feed is fine)."""
     if not body.strip():
         raise ParseError(feed, "empty response body")
     parsed = feedparser.parse(io.BytesIO(body), response_headers=dict(headers or {}))
-    entries = parsed.get("entries") or []
+    # A feed cut off mid-entry leaves an entry with nothing in it: no story to make of it.
+    entries = [e for e in parsed.get("entries") or [] if any(e.get(k) for k in _SUBSTANCE)]
     if not entries:
+        if _looks_like_html(body, headers):
+            raise ParseError(
+                feed,
+                "the server sent an HTML page, not a feed (the site's address rather than its "
+                "feed's? the page usually links to its RSS feed)",
+            )
         if parsed.get("bozo"):
             reason = parsed.get("bozo_exception")
             raise ParseError(feed, f"not a readable feed: {reason}")

@@ -261,3 +261,36 @@ def test_check_prints_what_it_found(setup: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "feeds: 1 (1 enabled)" in result.stdout
     assert "relos" in result.stdout and "email: mailto://…" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("hits", "--since", "1y"), 2, "argument --since: '1y' is not a duration (use e.g. 30s, 15m"),
+        (("backtest", "--rule", "relos", "--since", "7days"), 2, "--since: '7days' is not a duration"),
+        (("hits", "--rule", "relso"), 2, "--rule: no rule 'relso' in the config (known: relos)"),
+        (("match", "--rule", "relos", "--file", "/no/such/file"), 2, "--file: cannot read /no/such/file"),
+        (("outbox", "retry", "abc"), 2, "argument ids: invalid int value: 'abc'"),
+        (("outbox", "list", "5"), 2, "row IDs and --all-dead go with `monitor outbox retry`"),
+        (("outbox", "retry", "999"), 1, "1 row(s) not requeued: no such row"),
+        (("notify", "test", "--target", "sms"), 2, "unknown notification target 'sms' (known: email, chat)"),
+    ],
+)
+def test_command_line_mistakes_get_a_clear_message_not_a_traceback(
+    setup: Path, args: tuple[str, ...], code: int, message: str
+) -> None:
+    result = monitor(setup, *args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_a_broken_template_is_caught_by_check(setup: Path) -> None:
+    """An override template with a syntax error is a config error naming the file and line,
+    found by `monitor check` rather than by the first alert that fails to render."""
+    templates = setup.parent / "templates"
+    templates.mkdir()
+    (templates / "alert.md.j2").write_text("{{ rule }}\n{{ story.title }\n", encoding="utf-8")
+    result = monitor(setup, "check")
+    assert result.returncode == 2
+    assert f"{templates / 'alert.md.j2'}: line 2: template syntax: unexpected '}}'" in result.stderr

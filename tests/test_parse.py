@@ -10,6 +10,8 @@ from monitor.errors import ParseError
 from monitor.parse import parse_feed
 from tests.conftest import FIXTURES
 
+_CUT = b'<?xml version="1.0"?><rss version="2.0"><channel><title>Cut</title>'
+
 
 def _read(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
@@ -57,14 +59,22 @@ def test_ill_formed_feed_with_entries_is_still_ingested() -> None:
     [
         (b"", "empty response body"),
         (b"   \n", "empty response body"),
-        ((FIXTURES / "not_a_feed.html").read_bytes(), "not"),
+        ((FIXTURES / "not_a_feed.html").read_bytes(), "the server sent an HTML page, not a feed"),
         (b"\x89PNG\r\n\x1a\n\x00\x00binary", "not"),
+        (_CUT + b"<item><title>Unclosed", "not a readable feed: .*no element found"),
     ],
 )
 def test_unreadable_input_is_a_parse_error_naming_the_feed(body: bytes, message: str) -> None:
     """Empty bodies, HTML pages and binary junk raise ParseError naming the feed."""
     with pytest.raises(ParseError, match=f"parse: the feed: .*{message}"):
         parse_feed(body, feed="the feed")
+
+
+def test_a_feed_cut_off_mid_entry_gives_its_whole_entries_only() -> None:
+    """Cut off inside an entry, a feed yields the entries before it, never an empty story."""
+    body = _CUT + b"<item><title>RELOS ratified</title><link>https://a.example/1</link></item><item><ti"
+    (entry,) = parse_feed(body, feed="cut")
+    assert (entry.title, entry.link) == ("RELOS ratified", "https://a.example/1")
 
 
 def test_well_formed_empty_feed_is_not_an_error() -> None:

@@ -37,10 +37,15 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     sample = Delivery(
         0, "", 0, "test", story, ("RELOS",), (Span("summary", start, start + 5, "RELOS"),), None
     )
+    if not names:
+        print("no notification targets are configured (see `notifications:` in the README)")
+        return 1
     failures = 0
+    known = [t.name for t in settings.notifications]
     for name in names:
-        if name not in {t.name for t in settings.notifications}:
-            raise ConfigError(f"unknown notification target {name!r}", file=settings.source, key="--target")
+        if name not in known:
+            known_list = ", ".join(known)
+            raise ConfigError(f"unknown notification target {name!r} (known: {known_list})", key="--target")
         entry = notifier.targets.get(name)
         if entry is None:
             print(f"{name}: SKIPPED: its URL is empty (is the environment variable set?)")
@@ -58,9 +63,17 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     if args.action == "retry":
         if not args.ids and not args.all_dead:
             raise ConfigError("name outbox row IDs or --all-dead", key="outbox retry")
-        count = store.retry([int(i) for i in args.ids], all_dead=args.all_dead, now=datetime.now(UTC))
+        count = store.retry(args.ids, all_dead=args.all_dead, now=datetime.now(UTC))
         print(f"requeued {count} row(s); they are sent at the next delivery tick or `monitor run --once`")
+        if args.ids and count < len(set(args.ids)):
+            print(
+                f"{len(set(args.ids)) - count} row(s) not requeued: no such row, already sent, or "
+                "being sent right now (see `monitor outbox`)"
+            )
+            return 1
         return 0
+    if args.ids or args.all_dead:
+        raise ConfigError("row IDs and --all-dead go with `monitor outbox retry`", key="outbox")
     entries = store.list_outbox(status=args.status, limit=args.limit)
     rows = [
         (

@@ -9,11 +9,15 @@ from datetime import UTC, datetime
 
 from monitor.commands.common import settings_of, store_of, table, when
 from monitor.config import parse_duration
+from monitor.errors import ConfigError
 
 
 def cmd_hits(args: argparse.Namespace) -> int:
     since = datetime.now(UTC) - parse_duration(args.since) if args.since else None
     records = store_of(args).list_hits(since=since, rule=args.rule, limit=args.limit)
+    rules = [r.name for r in settings_of(args).rules]
+    if args.rule and not records and args.rule not in rules:  # a rule since removed may have hits
+        raise ConfigError(f"no rule {args.rule!r} in the config (known: {', '.join(rules)})", key="--rule")
     if args.format == "jsonl":
         for r in records:
             print(

@@ -55,7 +55,10 @@ def _story_to_try(args: argparse.Namespace, settings: Settings) -> Story:
             fetched=now,
         )
     if args.file:
-        raw = Path(args.file).read_text(encoding="utf-8", errors="replace")
+        try:
+            raw = Path(args.file).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {args.file}: {exc.strerror or exc}", key="--file") from exc
         text = html_to_text(raw) if args.file.endswith((".html", ".htm")) else raw
     else:
         text = args.text

@@ -48,6 +48,8 @@ class DeliveryReport:
 
     sent: int = 0
     failed: int = 0
+    #: Not tried: their target had already failed in this pass (they wait for the same retry).
+    waiting: int = 0
 
 
 @dataclass
@@ -149,7 +151,7 @@ class _TargetRun:
         self.config = entry.config if entry else None
         self.format: Format = entry.format if entry else "text"
         self.tz = self.config.timezone if self.config else "UTC"
-        self.sent = self.failed = 0
+        self.sent = self.failed = self.waiting = 0
         self.down_until: datetime | None = None
         self.down_error = ""
 
@@ -160,7 +162,7 @@ class _TargetRun:
         cut at the service's length limit (every row marked sent must have been shown)."""
         if self.down_until is not None:
             self.store.defer(rows, self.down_until, error=f"not tried: {self.down_error}", now=self.clock())
-            self.failed += len(rows)
+            self.waiting += len(rows)
             return
         try:
             message = render(rows)
@@ -228,7 +230,7 @@ class _TargetRun:
         alerts = [row for row in rows if row.kind == "alert"]
         if alerts:
             self._alerts(alerts)
-        return DeliveryReport(self.sent, self.failed)
+        return DeliveryReport(self.sent, self.failed, self.waiting)
 
     def _render(
         self, heading: str | None = None, compact: bool = False
@@ -333,7 +335,9 @@ class Deliverer:
         if not wait:
             return DeliveryReport()
         reports = [future.result() for future in futures]
-        return DeliveryReport(sum(r.sent for r in reports), sum(r.failed for r in reports))
+        return DeliveryReport(
+            sum(r.sent for r in reports), sum(r.failed for r in reports), sum(r.waiting for r in reports)
+        )
 
     def close(self) -> None:
         """Let the sends in hand finish (each is bounded by the send timeout)."""

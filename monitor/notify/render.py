@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import escape as escape_html
 
+from monitor.errors import ConfigError
 from monitor.models import Span, Story
 from monitor.store import Delivery
 
@@ -105,6 +106,17 @@ class Renderer:
             )
             for fmt in _TEMPLATES
         }
+
+    def check(self) -> None:
+        """Compile every template now: a syntax error in an override becomes a ConfigError
+        naming the file and line when the config loads (``monitor check``), not a failed send."""
+        for fmt, name in _TEMPLATES.items():
+            try:
+                self._env[fmt].get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                raise ConfigError(
+                    f"line {exc.lineno}: template syntax: {exc.message}", file=exc.filename or name
+                ) from exc
 
     def _alert(
         self, d: Delivery, escape: Callable[[str], str], tz: ZoneInfo, also: Sequence[str], compact: bool

@@ -1009,13 +1009,16 @@ class Store:
             ]
 
     def retry(self, ids: Collection[int] = (), *, all_dead: bool = False, now: datetime) -> int:
-        """Requeue failed or dead rows now, as if newly queued (sent rows are never requeued)."""
+        """Requeue failed or dead rows now, as if newly queued. Sent rows are never requeued, nor
+        rows being sent right now (clearing their claim would make the sender's outcome count
+        for nothing, and the row would be sent again)."""
         condition = OutboxRow.status == "dead" if all_dead else OutboxRow.id.in_(list(ids))
+        not_in_hand = or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now)
         with self.engine.begin() as conn:
             return int(
                 conn.execute(
                     update(OutboxRow)
-                    .where(condition, OutboxRow.status.in_(("pending", "dead")))
+                    .where(condition, OutboxRow.status.in_(("pending", "dead")), not_in_hand)
                     .values(
                         status="pending",
                         next_attempt_at=now,
