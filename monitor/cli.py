@@ -34,7 +34,13 @@ def _duration(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="monitor", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="monitor",
+        description="News monitoring: polls RSS/Atom feeds, matches stories against your rules, "
+        "stores the hits and sends alerts (email, Slack and anything apprise reaches).",
+        epilog="Exit codes: 0 fine, 1 failed (or no match), 2 configuration or usage problem, "
+        "3 database problem.",
+    )
     parser.add_argument(
         "--config",
         default=os.environ.get("MONITOR_CONFIG", str(DEFAULT_CONFIG)),

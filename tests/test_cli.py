@@ -294,3 +294,16 @@ def test_a_broken_template_is_caught_by_check(setup: Path) -> None:
     result = monitor(setup, "check")
     assert result.returncode == 2
     assert f"{templates / 'alert.md.j2'}: line 2: template syntax: unexpected '}}'" in result.stderr
+
+
+def test_notify_test_says_why_a_target_failed(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    """apprise reports only "Connection error"; the cause (here: credentials given to a mail
+    server that takes none) is what a user needs to fix the URL."""
+    config = tmp_path / "monitor.yaml"
+    url = f"mailto://user:secret@127.0.0.1:{smtp_server.port}?from=a@example.org&to=b@example.org"
+    config.write_text(f"{RULES}\nnotifications:\n  - name: mail\n    url: {url}\n", encoding="utf-8")
+    result = monitor(config, "notify", "test")
+    assert result.returncode == 1
+    assert "mail: FAILED: " in result.stdout
+    assert "SMTP AUTH extension not supported by server" in result.stdout
+    assert "secret" not in result.stdout + result.stderr

@@ -180,6 +180,7 @@ def test_secrets_are_masked_in_failure_messages(store: Store, caplog: pytest.Log
     report = deliver_pending(store, notifier, DeliverySettings(), now=NOW)
     assert report.failed == 1
     (entry,) = store.list_outbox(status="failed")
+    assert entry.status == "failed"
     assert entry.last_error and "SuperSecret123" not in entry.last_error
     assert "SuperSecret123" not in caplog.text
     assert "SuperSecret123" not in notifier.targets["email"].masked

@@ -43,7 +43,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     print(f"notifications: {len(settings.notifications)}")
     for target in settings.notifications:
-        routed = ", ".join(target.rules) if target.rules else "every rule"
+        if target.rules is None:
+            routed = "every rule"
+        else:
+            routed = ", ".join(target.rules) or "no rule (`rules: []`: notices only)"
         state = f"{target.url.split('://', 1)[0]}://…" if target.url.strip() else "SKIPPED (empty URL)"
         print(f"  - {target.name}: {state} ← {routed}")
     return 0

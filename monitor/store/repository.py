@@ -112,7 +112,8 @@ class SavedStory:
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """A row of ``monitor outbox``."""
+    """A row of ``monitor outbox``; ``status`` is pending, failed (pending after a failed
+    attempt, waiting for its retry), sent or dead."""
 
     id: int
     target: str
@@ -997,7 +998,7 @@ class Store:
                     row.id,
                     row.target,
                     row.kind,
-                    row.status,
+                    "failed" if row.status == "pending" and row.last_error else row.status,
                     row.attempts,
                     row.created_at,
                     row.next_attempt_at,
@@ -1023,6 +1024,7 @@ class Store:
                         status="pending",
                         next_attempt_at=now,
                         attempts=0,
+                        last_error=None,
                         first_failed_at=None,
                         claim_token=None,
                         claimed_until=None,
