@@ -50,6 +50,14 @@ ERRORS = [
     ("site:\"the hindu\"", 5, "site: takes a single value"),
     ("site:the_hindu", 5, "site: takes a domain name"),
     ("lang:russian-language-x", 5, "lang: takes a language code"),
+    ("India !Russia", 6, "'!' is not an operator here: write NOT, or - before the word"),
+    ("India^2", 5, "boosts ('^') are not supported"),
+    ('"India Russia"~1.5', 15, "expected a whole number of words after '~'"),
+    ('"India Russia" ~8', 15, "no space between a phrase and its '~'"),
+    ("[a TO b]", 0, "ranges ([a TO b]) are not supported"),
+    ("{a TO b}", 0, "ranges ([a TO b]) are not supported"),
+    ("=title:RELOS", 0, "the field comes first: write title:=RELOS"),
+    ("\u201cIndia Russia", 0, "unterminated phrase: missing closing '\u201d'"),
 ]
 
 

@@ -65,6 +65,11 @@ BOOLEAN = [
     ("India and Russia", "India Russia", False),
     ("India not Russia", "India not Russia", True),
     ("-(oil OR gas) India", "India gas deal", False),
+    ("India –oil", "India buys Russian oil", False),  # an en dash glued to a word: a minus
+    ("India −oil", "India buys frigates", True),
+    ("\u201clogistics pact\u201d", "a pact on logistics", False),  # typographic quotes: a phrase
+    ("\u201clogistics pact\u201d", "the logistics pact", True),
+    ("\u00ablogistics pact\u00bb", "the logistics pact", True),
 ]
 
 
@@ -102,6 +107,15 @@ TOKENS = [
     ("S-400", "S-400 systems", True),
     ("S-400", "S400 systems", True),
     ("S-400", "S-4000", False),
+    ("S-400", "two more S-400s arrive", True),  # a designation's plural
+    ("S-400", "India's 400 km range missile", False),  # a possessive, not "S 400"
+    ("S-500", "Moscow’s 500 troops", False),
+    ('"India defence"', "India's defence ties", True),  # the possessive is not a word between
+    ('"India\'s defence"', "India defence ties", True),
+    ("India's", "Russia and India", True),
+    ("India NEAR/3 Russia", "India's defence ties with Russia", True),  # three words apart, not four
+    ("=RELOS", "the pact’s RELOS annex", True),
+    ("Lets", "Let's go", False),
     # Designations in the other alphabet, as Russian outlets write them, and back.
     ("S-400", "Индия получит ещё два полка С-400", True),
     ("S-400", "Индия получит С400", True),

@@ -15,7 +15,7 @@ from monitor.match.designations import designation_variants
 from monitor.match.evaluate import AllOf, InFields, Lang, Negation, OneOf, Site, Test
 from monitor.match.positional import AnyOf, Near, Positional, Proximity, Seq, TermList, WordLeaf
 from monitor.match.prefilter import Literals
-from monitor.match.tokens import HYPHENS, WORD_RE, fold
+from monitor.match.tokens import HYPHENS, POSSESSIVE_RE, WORD_RE, fold
 from monitor.match.view import DEFAULT_FIELDS, FIELD_INDEX
 
 _DOMAIN_RE = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")
@@ -44,6 +44,7 @@ def _spellings(word: str) -> list[list[str]]:
     Words are split on every non-word character; at hyphens and at letter–digit joins the
     parts may also be written together, so every combination of joined/split is a spelling.
     """
+    word = POSSESSIVE_RE.sub("", word)  # "India's" is India, as in stories (see tokens)
     # A "word" of nothing but invisible characters or stray accents folds to nothing.
     matches = [m for m in WORD_RE.finditer(word) if fold(m.group()).strip()]
     pieces: list[str] = []
@@ -204,6 +205,9 @@ class Compiler:
         spellings = _spellings(body)
         if not spellings:
             raise CompileError(pos, f"{text!r} has no letters or digits to search for")
+        if not prefix and body[-1].isdigit() and any(c.isalpha() for c in body):
+            # A designation's plural: "S-400s", "MiG-29s".
+            spellings += [[*tokens[:-1], tokens[-1] + "s"] for tokens in spellings]
         # S-400 also as "С-400" (and back): only as written with a hyphen or joined up.
         other_alphabet = [t for v in designation_variants(body) for t in _spellings(v)]
         alternatives: list[Positional] = []

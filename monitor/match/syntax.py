@@ -128,7 +128,11 @@ class _Tok:
 
 _FIELD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*:")
 _LIST_RE = re.compile(r"@([\w-]*)")
-_WORD_END = re.compile(r'[\s()"]')
+#: Opening quote → the characters that close it.
+_QUOTES = {'"': '"', "\u201c": "\u201d\"", "\u201e": "\u201c\u201d\"", "\u00ab": "\u00bb"}
+#: En dash, em dash and minus sign: a "-" glued to a word, once a word processor had it.
+_DASHES = "\u2013\u2014\u2212"
+_WORD_END = re.compile('[\\s()"\u201c\u201d\u201e\u00ab\u00bb]')
 _NEAR_RE = re.compile(r"NEAR(?:/(\d+))?$")
 _OPERATOR_HINTS = {"&&": "AND", "||": "OR", "!": "NOT"}
 
@@ -154,12 +158,17 @@ def _lex(query: str) -> list[_Tok]:
             toks.append(_Tok(c, c, i, i + 1))
             i += 1
             continue
-        if c == "-":
+        if c == "-" or (c in _DASHES and i + 1 < n and not query[i + 1].isspace() and query[i + 1] != ")"):
+            # An en dash or minus sign glued to a word is a "-" that a word processor changed.
             if i + 1 >= n or query[i + 1].isspace() or query[i + 1] == ")":
                 _fail(i, "'-' must be directly followed by what to exclude, e.g. -sports")
             toks.append(_Tok("MINUS", "-", i, i + 1))
             i += 1
             continue
+        if c == "!" and i + 1 < n and not query[i + 1].isspace():
+            _fail(i, "'!' is not an operator here: write NOT, or - before the word (-sports)")
+        if c in "[{":
+            _fail(i, "ranges ([a TO b]) are not supported; to search for brackets, use quotes")
         exact = False
         start = i
         if c == "=":
@@ -168,16 +177,20 @@ def _lex(query: str) -> list[_Tok]:
             exact = True
             i += 1
             c = query[i]
-        if c == '"':
-            close = query.find('"', i + 1)
+        if c in _QUOTES:
+            # Typographic quotes (“…”, «…», „…“), as pasted from a document, quote a phrase too.
+            closers = _QUOTES[c]
+            close = next((j for j in range(i + 1, n) if query[j] in closers), -1)
             if close < 0:
-                _fail(i, "unterminated phrase: missing closing '\"'")
+                _fail(i, f"unterminated phrase: missing closing '{closers[0]}'")
             end = close + 1
             slop: int | None = None
             if end < n and query[end] == "~":
                 m = re.match(r"\d+", query[end + 1 :])
                 if m is None:
                     _fail(end, "expected a number after '~', e.g. \"India Russia\"~8")
+                if re.match(r"\.\d", query[end + 1 + len(m.group()) :]):
+                    _fail(end + 1, "expected a whole number of words after '~', e.g. \"India Russia\"~8")
                 slop = int(m.group())
                 end += 1 + len(m.group())
             toks.append(_Tok("PHRASE", query[i + 1 : close], start, end, slop, exact))
@@ -191,6 +204,11 @@ def _lex(query: str) -> list[_Tok]:
             toks.append(_Tok("LIST", m.group(1), i, m.end()))
             i = m.end()
             continue
+        if exact:
+            m = _FIELD_RE.match(query, i)
+            if m is not None and m.group()[:-1].lower() in FIELDS:
+                value = query[m.end() :].split(maxsplit=1)[0] if query[m.end() :].strip() else "…"
+                _fail(start, f"the field comes first: write {m.group()}={value}")
         if not exact and not raw_value:
             m = _FIELD_RE.match(query, i)
             if m is not None:
@@ -210,11 +228,11 @@ def _lex(query: str) -> list[_Tok]:
         m = _WORD_END.search(query, i)
         end = m.start() if m else n
         text = query[i:end]
-        toks.append(_word_token(text, start, end, exact))
+        toks.append(_word_token(text, start, end, exact, bool(toks) and toks[-1].kind == "PHRASE"))
         i = end
 
 
-def _word_token(text: str, start: int, end: int, exact: bool) -> _Tok:
+def _word_token(text: str, start: int, end: int, exact: bool, after_phrase: bool = False) -> _Tok:
     """Classify a bare word: operator, NEAR/n, or a search word (checked for unsupported syntax)."""
     if not exact:
         if text in ("AND", "OR", "NOT"):
@@ -226,6 +244,10 @@ def _word_token(text: str, start: int, end: int, exact: bool) -> _Tok:
             return _Tok("NEAR", text, start, end, int(near.group(1)))
         if text in _OPERATOR_HINTS:
             _fail(start, f"'{text}' is not an operator here: write {_OPERATOR_HINTS[text]}")
+    if text.startswith("~") and after_phrase:
+        _fail(start, "no space between a phrase and its '~', e.g. \"India Russia\"~8")
+    if "^" in text:
+        _fail(start + text.index("^"), "boosts ('^') are not supported: every term counts the same")
     if "~" in text:
         _fail(
             start + text.index("~"),

@@ -176,14 +176,29 @@ class Folded:
     offsets: tuple[int, ...] | None = None
 
 
+#: An English possessive: "India's", "Russia’s". Its "s" is not a word of its own, so
+#: "India's defence" holds the phrase "India defence", and "Russia's 400" is not S-400.
+POSSESSIVE_RE = re.compile(r"(?<=\w)['\u2019\u02bc][sS](?!\w)")
+_APOSTROPHES = ("'", "\u2019", "\u02bc")
+
+
+def blank_possessives(text: str) -> str:
+    """``text`` with each possessive "'s" turned into spaces (two, so offsets stay put)."""
+    if not any(a in text for a in _APOSTROPHES):
+        return text
+    return POSSESSIVE_RE.sub("  ", text)
+
+
 def fold_text(text: str) -> Folded:
     """Fold text for scanning: words folded, everything between them a space, offsets kept.
 
     Equal to applying ``fold_char`` to every character, except that NUL is kept (it separates
     a story's fields), but done in C-level passes for the common cases: ASCII, Windows-1252
     (typographic English), Windows-1251 (Russian), and scripts whose folding keeps every
-    character's length (Devanagari, most other Latin and Cyrillic).
+    character's length (Devanagari, most other Latin and Cyrillic). Possessives are blanked
+    first (see ``POSSESSIVE_RE``).
     """
+    text = blank_possessives(text)
     if text.isascii():
         return Folded(text.encode("ascii").translate(_ASCII_FOLD).decode("ascii"))
     for codec, table in _CODEPAGES:
