@@ -121,12 +121,12 @@ def test_explain_a_failed_or_shows_what_each_alternative_fails_on() -> None:
     assert explanation.alternatives == (
         ("RELOS", ("RELOS",)),
         ('("logistics pact" AND Russia)', ('"logistics pact"',)),
-        ("(=LEMOA AND India -oil)", ("=LEMOA", "-oil")),
+        ("(=LEMOA AND India -oil)", ("=LEMOA", "-oil — excluded, and it occurs: oil")),
     )
     text = explanation.render(s)
     assert "failed: none of the 3 alternatives holds" in text
     assert '- ("logistics pact" AND Russia)  fails on: "logistics pact"' in text
-    assert "- (=LEMOA AND India -oil)  fails on: =LEMOA; -oil" in text
+    assert "- (=LEMOA AND India -oil)  fails on: =LEMOA; -oil — excluded, and it occurs: oil" in text
     # An OR inside an AND is still quoted whole: the AND says which of its parts failed.
     inner = compile_query("India AND (defence OR military)").explain("query", s)
     assert inner.alternatives == () and inner.failed == ("(defence OR military)",)
@@ -136,7 +136,7 @@ def test_explain_shows_words_found_when_near_fails() -> None:
     """When a NEAR fails, the explanation still shows where its operands occur."""
     s = story("India buys wheat, while far away and much later Russia sells gas")
     explanation = compile_query("India NEAR/3 Russia").explain("query", s)
-    assert explanation.failed == ("India NEAR/3 Russia",)
+    assert explanation.failed == ("India NEAR/3 Russia — both occur, but not within 3 words of each other",)
     assert [sp.term for sp in explanation.spans] == ["India", "Russia"]
 
 
@@ -149,13 +149,42 @@ def test_explain_unknown_rule_raises_key_error() -> None:
 def test_explain_not_failure_quotes_the_negation() -> None:
     """A NOT that failed is reported with its operator."""
     explanation = compile_query("India -oil").explain("query", story("India buys oil"))
-    assert explanation.failed == ("-oil",)
+    assert explanation.failed == ("-oil — excluded, and it occurs: oil",)
 
 
 def test_explain_quotes_fields_with_their_clause() -> None:
     """A failed field clause is quoted with its field, as written."""
     explanation = compile_query("title:RELOS site:thehindu.com").explain("query", story("x"))
     assert explanation.failed == ("title:RELOS", "site:thehindu.com")
+
+
+@pytest.mark.parametrize(
+    ("query", "s", "failed", "nothing_found"),
+    [
+        ("NOT cricket", story("a cricket win"), "NOT cricket — excluded, and it occurs: cricket", False),
+        ("title:India", story("Summit", "India and Russia"), "title:India — found only in summary", False),
+        ("=RELOS", story("Relos scored twice"), "=RELOS — found as Relos: the case differs", False),
+        (
+            '"Indian and Russian"',
+            story("Indian navy and Russian navy"),
+            '"Indian and Russian" — its words occur, but not together as written',
+            False,
+        ),
+        ('"Su-57" India', story("Su-35 for India"), '"Su-57"', False),
+        ("RELOS", story("India and Russia"), "RELOS", True),
+    ],
+)
+def test_explain_says_why_a_clause_failed_when_something_close_occurs(
+    query: str, s: Story, failed: str, nothing_found: bool
+) -> None:
+    """A rule writer is told what is close: an excluded word that occurs, a word found in the
+    wrong field or case, a phrase whose words occur apart. "None of the query's terms occur"
+    only when that is true; the pieces of a failed phrase are not listed as found."""
+    explanation = compile_query(query).explain("query", s)
+    assert explanation.failed[-1] == failed
+    text = explanation.render(s)
+    assert ("none of the query's terms occur" in text) is nothing_found
+    assert "found (not enough to match): 57" not in text
 
 
 SNIPPETS = [

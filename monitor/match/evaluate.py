@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from monitor.match.positional import Occ, Positional, Range
 from monitor.match.prefilter import Requirement, all_of, any_of
-from monitor.match.view import StoryView
+from monitor.match.view import TEXT_FIELDS, StoryView
 
 
 class Test:
@@ -46,6 +46,10 @@ class Test:
         return None
 
 
+#: Separates a failed clause from why it failed: ``title:India — found only in summary``.
+REASON = " — "
+
+
 class InFields(Test):
     """A positional node occurring in a range of fields (by default title, summary, body)."""
 
@@ -70,6 +74,17 @@ class InFields(Test):
     def partial(self, view: StoryView, out: list[Range]) -> None:
         lo, hi = view.field_range(self.first, self.last)
         out.extend(p for p in self.node.parts(view) if lo <= p[0] < hi)
+
+    def failed(self, view: StoryView) -> list[str]:
+        if self.test(view):
+            return []
+        lo, hi = view.field_range(self.first, self.last)
+        elsewhere = {view.span(s, e).field for occ in self.node.occurrences(view) for s, e in occ[2]}
+        if elsewhere:  # it occurs, in fields the clause does not look at
+            fields = ", ".join(f for f in TEXT_FIELDS if f in elsewhere)
+            return [f"{self.src}{REASON}found only in {fields}"]
+        why = self.node.why_not(view, lo, hi)
+        return [f"{self.src}{REASON}{why}" if why else self.src]
 
     def requirement(self) -> Requirement | None:
         return self.node.requirement()
@@ -149,6 +164,14 @@ class Negation(Test):
 
     def test(self, view: StoryView) -> bool:
         return not self.child.test(view)
+
+    def failed(self, view: StoryView) -> list[str]:
+        if self.test(view):
+            return []
+        ranges: list[Range] = []
+        self.child.collect(view, ranges)
+        words = list(dict.fromkeys(view.original_text(s, e) for s, e in sorted(set(ranges))))
+        return [f"{self.src}{REASON}excluded, and it occurs" + (f": {', '.join(words)}" if words else "")]
 
 
 class Site(Test):

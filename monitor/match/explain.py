@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from monitor.match.evaluate import REASON
 from monitor.models import Rule, Span, Story
 
 _SPACES = re.compile(r"\s+")
@@ -119,7 +120,8 @@ class Explanation:
             if spans:
                 lines.append(f"  {field}: {snippet(texts[field], spans, width=160)}")
         if not self.matched:
-            if not self.spans:
+            reasons = [*self.failed, *(w for _, why in self.alternatives for w in why)]
+            if not self.spans and not any(REASON in r for r in reasons):
                 lines.append("  none of the query's terms occur in the story")
             if self.alternatives:
                 lines.append(f"  failed: none of the {len(self.alternatives)} alternatives holds")

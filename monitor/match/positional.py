@@ -54,6 +54,11 @@ class Positional:
         shows a rule writer what was found when a phrase or NEAR failed."""
         return [p for occ in self.occurrences(view) for p in occ[2]]
 
+    def why_not(self, view: StoryView, lo: int, hi: int) -> str | None:
+        """For an explanation, when this does not occur between ``lo`` and ``hi`` although
+        something close does: what is missing (None: nothing close occurs)."""
+        return None
+
 
 class WordLeaf(Positional):
     """One word: a folded literal, optionally a prefix, optionally in exact case."""
@@ -83,6 +88,15 @@ class WordLeaf(Positional):
 
     def requirement(self) -> Requirement | None:
         return self.literal
+
+    def why_not(self, view: StoryView, lo: int, hi: int) -> str | None:
+        if self.exact is None:
+            return None
+        lit = self.literal
+        found = [view.original_text(s, e) for s, e in view.find(lit.id, lit.key, lit.prefix) if lo <= s < hi]
+        if not found:
+            return None
+        return f"found as {', '.join(dict.fromkeys(found))}: the case differs"
 
 
 def _same_case(found: str, exact: str, prefix: bool) -> bool:
@@ -157,8 +171,13 @@ class Seq(Positional):
     def requirement(self) -> Requirement | None:
         return all_of(e.requirement() for e in self.elements)
 
-    def parts(self, view: StoryView) -> list[Range]:
-        return super().parts(view) or [p for e in self.elements for p in e.parts(view)]
+    # ``parts`` is only where the whole occurs: the pieces of "S-400" or the "and" of
+    # "Indian and Russian" found elsewhere would be noise; ``why_not`` says they occur.
+
+    def why_not(self, view: StoryView, lo: int, hi: int) -> str | None:
+        if len(self.elements) > 1 and _each_exists(self.elements, view, lo, hi):
+            return "its words occur, but not together as written"
+        return None
 
 
 class AnyOf(Positional):
@@ -186,6 +205,9 @@ class AnyOf(Positional):
 
     def parts(self, view: StoryView) -> list[Range]:
         return [p for a in self.alternatives for p in a.parts(view)]
+
+    def why_not(self, view: StoryView, lo: int, hi: int) -> str | None:
+        return next((why for a in self.alternatives if (why := a.why_not(view, lo, hi))), None)
 
 
 class TermList(AnyOf):
@@ -300,6 +322,11 @@ class Near(Positional):
     def parts(self, view: StoryView) -> list[Range]:
         return super().parts(view) or self.left.parts(view) + self.right.parts(view)
 
+    def why_not(self, view: StoryView, lo: int, hi: int) -> str | None:
+        if self.left.exists(view, lo, hi) and self.right.exists(view, lo, hi):
+            return f"both occur, but not within {self.distance} words of each other"
+        return None
+
 
 class Proximity(Positional):
     """``"w1 w2 …"~n``: every unit within a window holding at most ``slop`` other words."""
@@ -345,3 +372,8 @@ class Proximity(Positional):
 
     def parts(self, view: StoryView) -> list[Range]:
         return super().parts(view) or [p for u in self.units for p in u.parts(view)]
+
+    def why_not(self, view: StoryView, lo: int, hi: int) -> str | None:
+        if _each_exists(self.units, view, lo, hi):
+            return f"its words occur, but not within {self.slop} other words"
+        return None
