@@ -146,6 +146,7 @@ class App:
             enrich=self.enrich,
             clusterer=Clusterer(self.store, settings.dedup.window, settings.dedup.threshold),
             update_every=settings.dedup.update_every,
+            retention=settings.retention,
         )
 
     def enrich(self, feed: str, story: Story) -> tuple[Story, str | None]:
@@ -223,6 +224,15 @@ class App:
                          target.name, due.isoformat(timespec="minutes"))
                 released += self.fire_digest(target.name)
         return released
+
+    def prune(self) -> int:
+        """Forget what is older than ``retention`` (nothing when it is not set)."""
+        if self.settings.retention is None:
+            return 0
+        pruned = self.store.prune(datetime.now(UTC) - self.settings.retention)
+        if pruned:
+            log.info("retention: forgot %d stor(y/ies) older than %s", pruned, self.settings.retention)
+        return pruned
 
     def check_health(self) -> None:
         """Tell the admin target once when a feed starts failing or goes silent, and once when

@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db)
+    prune = db_sub.add_parser("prune", help="forget stories older than `retention` now")
+    prune.add_argument("--older-than", type=_duration, help="DURATION instead of the config's retention")
+    prune.set_defaults(func=cmd_db)
     return parser
 
 

@@ -247,6 +247,9 @@ class Settings(_Strict):
     interval: PositiveDuration = timedelta(minutes=15)  # default per-feed poll interval
     tick: PositiveDuration = timedelta(seconds=30)  # how often the daemon looks for due feeds
     max_age: Duration = timedelta(days=2)  # first poll of a feed: older stories are not alerted
+    #: Stories older than this are forgotten (daily, and by `monitor db prune`), and one seen
+    #: again that is published before it is stored without an alert. None: keep everything.
+    retention: PositiveDuration | None = timedelta(days=365)
     fetch: FetchSettings = FetchSettings()
     full_text: Literal["auto", "always", "never"] = "auto"  # default for feeds that do not say
     fulltext: FulltextSettings = FulltextSettings()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -31,6 +31,10 @@ def _poll_tick(app: App, scheduler: BackgroundScheduler) -> None:
 
 def _deliver_tick(app: App) -> None:
     app.deliver(wait=False)  # a target still sending from the last tick holds up no other
+
+
+def _prune_tick(app: App) -> None:
+    app.prune()
 
 
 def _digest_tick(app: App, scheduler: BackgroundScheduler, target: str) -> None:
@@ -61,6 +65,15 @@ def run_daemon(app: App, stop: threading.Event | None = None) -> int:
         id="deliver",
         seconds=settings.delivery.tick.total_seconds(),
         next_run_time=datetime.now(UTC),
+    )
+
+    scheduler.add_job(
+        _prune_tick,
+        "interval",
+        args=(app,),
+        id="prune",
+        hours=24,
+        next_run_time=datetime.now(UTC) + timedelta(minutes=5),  # not in the way of the first poll
     )
 
     for target in settings.notifications:

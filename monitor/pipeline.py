@@ -59,6 +59,9 @@ class PollContext:
     clusterer: Clusterer | None = None
     #: At most one "now also reported by" follow-up per cluster per this period.
     update_every: timedelta = timedelta(hours=1)
+    #: Stories older than this have been forgotten (``retention``): one published before it
+    #: that a feed still carries may be one we alerted long ago, so it is stored without alert.
+    retention: timedelta | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +97,10 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
         fresh = ctx.store.unseen(feed.id, stories, now, keys)  # dedup: the same article is not new
         new_stories = hits = 0
         cutoff = now - plan.max_age if feed.polls_ok == 0 else None
+        forgotten = now - ctx.retention if ctx.retention is not None else None
         for candidate in fresh:
-            alert = cutoff is None or candidate.published >= cutoff
+            held_back = _held_back(candidate, cutoff, forgotten)
+            alert = held_back is None
             # Stories held back on a first poll are not worth an article request each.
             story, status = ctx.enrich(feed.name, candidate) if ctx.enrich and alert else (candidate, None)
             matches = ctx.matcher.match(story)
@@ -119,7 +124,7 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
                     story.title,
                     story.url,
                     ", ".join(match.terms),
-                    "" if alert else " [not alerted: older than max_age on first poll]",
+                    "" if alert else f" [not alerted: {held_back}]",
                 )
         ctx.store.record_poll(
             feed.id,
@@ -169,6 +174,15 @@ def _save(
         if saved is not None:
             stored(saved.id)
         return saved
+
+
+def _held_back(story: Story, cutoff: datetime | None, forgotten: datetime | None) -> str | None:
+    """Why a new story is stored without an alert, or None to alert it."""
+    if cutoff is not None and story.published < cutoff:
+        return "older than max_age on first poll"
+    if forgotten is not None and story.published < forgotten:
+        return "older than retention: it may have been alerted before it was forgotten"
+    return None
 
 
 def _failed(

@@ -4,6 +4,7 @@ boundary, backoff and conditional GET."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,7 +14,7 @@ from monitor.fetch import FetchLimits, make_client
 from monitor.match import compile_query
 from monitor.pipeline import FeedPlan, PollContext, poll_feed, poll_feeds
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
-from tests.feeds import NOISE_ITEM, RELOS_ITEM, rss
+from tests.feeds import NOISE_ITEM, RELOS_ITEM, Item, rss
 from tests.servers import HTTPServer, Route
 
 LIMITS = FetchLimits(read_timeout=1, max_bytes=100_000)
@@ -118,3 +119,27 @@ def test_one_bad_feed_does_not_stop_the_others(
     assert results["Good"].ok and results["Good"].hits == 1
     assert not results["Bad"].ok and "parse: Bad" in (results["Bad"].error or "")
     assert not results["Gone"].ok and "HTTP 404" in (results["Gone"].error or "")
+
+
+def test_retention_forgets_old_stories_and_does_not_alert_them_again(
+    store: Store, client: httpx.Client, http_server: HTTPServer
+) -> None:
+    """After a year, a sent alert's story is forgotten (hits, keys and outbox rows with it). A
+    feed that still carries it would make it new again: published before the retention, it is
+    stored without an alert. A story whose alert is still pending is never forgotten."""
+    old = Item("h-9", "RELOS deliveries", "RELOS in use", "https://herald.example/9", timedelta(days=400))
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM]))
+    ctx = replace(_ctx(store, client, {"Herald": http_server.url("/rss")}), retention=timedelta(days=365))
+    poll_feed(_state(store, "Herald"), ctx)  # a first poll: RELOS_ITEM is alerted
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, old]))
+    result = poll_feed(_state(store, "Herald"), ctx)
+    assert (result.new_stories, result.hits) == (1, 1)
+    assert store.outbox_counts() == {"pending": 1}, "the 400-day-old story is stored, not alerted"
+    # A year on, nothing has been sent yet: the pending alert keeps its story.
+    assert store.prune(datetime.now(UTC) + timedelta(days=366)) == 1  # only the unalerted one
+    rows = store.claim_deliveries(datetime.now(UTC), timedelta(seconds=30))
+    store.mark_sent(rows, datetime.now(UTC))
+    assert store.prune(datetime.now(UTC) + timedelta(days=366)) == 1
+    assert store.outbox_counts() == {}
+    assert store.list_hits() == []
+    assert _state(store, "Herald").stories == 0

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from monitor.commands.common import app_of, human, mask_db, settings_of
+
+if TYPE_CHECKING:
+    from monitor.store import Store
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -58,6 +63,22 @@ def cmd_db(args: argparse.Namespace) -> int:
     settings = settings_of(args)
     store = Store(create_engine_for(settings.database))
     store.ping()
+    if args.db_command == "prune":
+        return _prune(args, store)
     upgrade_schema(store.engine)
     print(f"database {mask_db(settings.database)} is at the latest schema")
+    return 0
+
+
+def _prune(args: argparse.Namespace, store: Store) -> int:
+    from monitor.config import parse_duration
+    from monitor.store import require_schema
+
+    require_schema(store.engine)
+    keep = parse_duration(args.older_than) if args.older_than else settings_of(args).retention
+    if keep is None:
+        print("retention is not set (keep everything): name a period with --older-than")
+        return 1
+    pruned = store.prune(datetime.now(UTC) - keep)
+    print(f"forgot {pruned} stor(y/ies) first seen and published more than {human(keep)} ago")
     return 0

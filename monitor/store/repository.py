@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -1031,6 +1031,29 @@ class Store:
                     )
                 ).rowcount
             )
+
+    def prune(self, before: datetime) -> int:
+        """Forget stories published and first seen before ``before``, with their hits, keys and
+        outbox rows, and the messages and notices sent before it; returns how many stories.
+        A story with an alert still pending is kept, whatever its age."""
+        pending = (
+            select(HitRow.story_id)
+            .join(OutboxRow, OutboxRow.hit_id == HitRow.id)
+            .where(OutboxRow.status == "pending")
+        )
+        with self.engine.begin() as conn:
+            stories = conn.execute(
+                delete(StoryRow).where(
+                    StoryRow.published_at < before, StoryRow.fetched_at < before, StoryRow.id.not_in(pending)
+                )
+            ).rowcount  # hits, keys, outbox rows and cluster alerts go with them (ON DELETE CASCADE)
+            conn.execute(
+                delete(OutboxRow).where(
+                    OutboxRow.hit_id.is_(None), OutboxRow.status != "pending", OutboxRow.created_at < before
+                )
+            )
+            conn.execute(delete(MessageRow).where(MessageRow.sent_at < before))
+        return int(stories)
 
     def outbox_counts(self) -> dict[str, int]:
         with self._session() as session:
