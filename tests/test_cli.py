@@ -316,3 +316,12 @@ def test_db_prune_forgets_only_what_is_older(setup: Path, smtp_server: SMTPServe
     assert result.returncode == 0, result.stderr
     assert "forgot 0 stor(y/ies) first seen and published more than 1d ago" in result.stdout
     assert "Duma ratifies RELOS" in monitor(setup, "hits").stdout
+
+
+def test_check_notes_operators_written_in_lower_case(tmp_path: Path) -> None:
+    """Lower-case "or" is a word to search for: legal, but rarely meant. `check` says so."""
+    config = tmp_path / "monitor.yaml"
+    config.write_text("rules:\n  - name: r\n    query: RELOS or LEMOA\n", encoding="utf-8")
+    result = monitor(config, "check")
+    assert result.returncode == 0
+    assert "note: 'or' in lower case is a word to search for, not an operator" in result.stdout

@@ -29,6 +29,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.app import build_notifier, compile_settings_rules
+    from monitor.match.syntax import lower_case_operators
 
     settings = settings_of(args)
     rules = compile_settings_rules(settings)
@@ -46,6 +47,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(
             f"  - {rule.name} (priority {rule.priority}){': ' + rule.description if rule.description else ''}"
         )
+        words = [w for w in lower_case_operators(rule.query) if not w.isupper()]
+        if words:
+            print(
+                f"    note: {', '.join(repr(w) for w in dict.fromkeys(words))} in lower case is a word to"
+                " search for, not an operator (operators are upper case: AND, OR, NOT, NEAR/5)"
+            )
     print(f"notifications: {len(settings.notifications)}")
     for target in settings.notifications:
         if target.rules is None:

@@ -368,3 +368,21 @@ class _Parser:
 def parse(query: str) -> Node:
     """Parse a query into its AST; raises ``QuerySyntaxError`` with a position and a message."""
     return _Parser(query).parse()
+
+
+def lower_case_operators(query: str) -> list[str]:
+    """Bare words that look like operators written in lower case ("or", "near/5"): ordinary
+    words to this language, but often meant as operators. For a warning, not an error."""
+    try:
+        toks = _lex(query)
+    except QuerySyntaxError:
+        return []
+    return [
+        t.text
+        for t in toks
+        if t.kind == "WORD" and not t.exact and (t.text in ("and", "or", "not") or _LOWER_NEAR.match(t.text))
+    ]
+
+
+_LOWER_NEAR = re.compile(r"(?i:near)/\d+$")
+
