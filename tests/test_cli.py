@@ -161,7 +161,7 @@ def test_broken_feed_is_reported_and_others_go_on(
     assert "parse: Broken Page:" in result.stderr
     assert "HTTP 500" in result.stderr
     feeds = monitor(config, "feeds").stdout
-    assert "HTTP 500" in feeds and "not a readable feed" in feeds
+    assert "HTTP 500" in feeds and "the server sent an HTML page, not a feed" in feeds
     assert len(smtp_server.messages) == 1
 
 
