@@ -120,6 +120,11 @@ class App:
         self.limits = fetch_limits(settings)
         self.client = make_client(self.limits)
         self.feeds = {feed.name: feed for feed in settings.feeds if feed.enabled}
+        # The furthest ahead a feed's next poll can be: its interval, or the longest backoff
+        # with its jitter (see ``Store.claim_due_feeds``).
+        self.poll_horizon = max(
+            [settings.fetch.max_backoff * 1.25, *(settings.feed_interval(f) for f in settings.feeds)]
+        ) + POLL_LEASE
         plans: Mapping[str, FeedPlan] = {
             feed.name: FeedPlan(settings.feed_interval(feed), feed.max_age or settings.max_age)
             for feed in settings.feeds
@@ -178,7 +183,7 @@ class App:
         if all_now:
             feeds = self.store.feeds_named(list(self.feeds))
         else:
-            feeds = self.store.claim_due_feeds(list(self.feeds), now, POLL_LEASE)
+            feeds = self.store.claim_due_feeds(list(self.feeds), now, POLL_LEASE, self.poll_horizon)
         return poll_feeds(feeds, self.context, self.settings.fetch.concurrency)
 
     def fire_digest(self, target: str) -> int:

@@ -245,3 +245,18 @@ notifications:
         assert "nothing new" in mail["Subject"]
     finally:
         app.close()
+
+
+def test_a_retry_time_set_by_a_wrong_clock_does_not_park_an_alert(
+    store: Store, http_server: HTTPServer
+) -> None:
+    """A send failed while the clock was a day ahead; its retry was set for a day later still.
+    No backoff (at most retry_max, 1 h) or rate limit puts a retry that far away, so once the
+    clock is right the alert is due, not parked for two days."""
+    notifier = _notifier(http_server, "chat")
+    now = datetime.now(UTC)
+    queue_hits(store, 1, TargetRoute("chat"), at=now)
+    (row,) = store.claim_deliveries(now, timedelta(seconds=30))
+    store.mark_failed([row], now + timedelta(days=1), "down", now + timedelta(days=2))
+    assert deliver_pending(store, notifier, SETTINGS, now=now).sent == 1
+    assert len(http_server.posts("/chat")) == 1

@@ -170,6 +170,16 @@ def test_due_feeds_are_claimed_once(store: Store) -> None:
     assert len(store.claim_due_feeds(["Herald"], NOW + timedelta(minutes=11), timedelta(minutes=10))) == 1
 
 
+def test_a_due_time_set_by_a_wrong_clock_does_not_park_a_feed(store: Store) -> None:
+    """A machine that resumed a day ahead and was then put right: the next polls it set are
+    a day away, further than any interval or backoff could put them. They are due now."""
+    lease, horizon = timedelta(minutes=10), timedelta(hours=8)
+    ahead = NOW + timedelta(days=1)
+    assert len(store.claim_due_feeds(["Herald", "Other"], ahead, lease, horizon)) == 2
+    assert store.claim_due_feeds(["Herald", "Other"], NOW, lease, horizon) != []  # clock put right
+    assert store.claim_due_feeds(["Herald", "Other"], NOW, lease, horizon) == []  # now 10 min ahead: not due
+
+
 def test_poll_outcomes_are_recorded(store: Store) -> None:
     """Failures count up with their message; a success resets them and keeps validators."""
     feed = _feed_id(store)

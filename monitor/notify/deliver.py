@@ -310,6 +310,10 @@ class Deliverer:
         self.admin, self.clock = admin, clock
         # A send lasts at most 2x send_timeout (see Notifier); the lease covers one send.
         self.lease = settings.send_timeout * 2 + timedelta(seconds=10)
+        # The furthest ahead a retry time can be: the longest backoff (with its jitter) or a
+        # rate limit's period. One further away was set by a clock that has since been put right.
+        periods = [t.config.rate_limit.period for t in notifier.targets.values() if t.config.rate_limit]
+        self.horizon = max([settings.retry_max * 1.25, *periods]) + timedelta(minutes=5)
         self._busy: set[str] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
@@ -326,7 +330,7 @@ class Deliverer:
             if t.config.quiet_hours and in_quiet_hours(t.config.quiet_hours, t.config.timezone, now)
         ]
         futures: list[Future[DeliveryReport]] = []
-        for target in self.store.targets_to_send(now, due_only=due_only, exclude=quiet):
+        for target in self.store.targets_to_send(now, due_only=due_only, exclude=quiet, horizon=self.horizon):
             with self._lock:
                 if target in self._busy:
                     continue  # still sending from an earlier pass
@@ -350,7 +354,9 @@ class Deliverer:
                 log.info("notify: %s: another process is sending to it", target)
                 return DeliveryReport()
             try:
-                rows = self.store.claim_deliveries(self.clock(), self.lease, due_only=due_only, target=target)
+                rows = self.store.claim_deliveries(
+                    self.clock(), self.lease, due_only=due_only, target=target, horizon=self.horizon
+                )
                 run = _TargetRun(
                     self.store, self.notifier, self.settings, target, now, self.clock, self.lease, holder
                 )

@@ -237,15 +237,24 @@ class Store:
                     row.url, row.etag, row.last_modified, row.next_poll_at = url, None, None, now
                     row.polls_ok = 0
 
-    def claim_due_feeds(self, names: Collection[str], now: datetime, lease: timedelta) -> list[FeedState]:
+    def claim_due_feeds(
+        self, names: Collection[str], now: datetime, lease: timedelta, horizon: timedelta | None = None
+    ) -> list[FeedState]:
         """Take the enabled feeds whose due time has come, pushing their due time ``lease``
-        ahead so no other worker takes them meanwhile (rows locked with SKIP LOCKED)."""
+        ahead so no other worker takes them meanwhile (rows locked with SKIP LOCKED).
+
+        ``horizon``: the furthest ahead a due time can legitimately be. One further away was
+        set while the clock was wrong (a VM resumed a day ahead, then corrected): it is due
+        now, or the feed would sit idle until the clock caught up."""
         if not names:
             return []
+        due = FeedRow.next_poll_at <= now
+        if horizon is not None:
+            due = or_(due, FeedRow.next_poll_at > now + horizon)
         with self._session() as session, session.begin():
             query = (
                 select(FeedRow)
-                .where(FeedRow.next_poll_at <= now, FeedRow.name.in_(list(names)))
+                .where(due, FeedRow.name.in_(list(names)))
                 .order_by(FeedRow.next_poll_at)
                 .with_for_update(skip_locked=True)
             )
@@ -684,22 +693,34 @@ class Store:
     # ---- outbox ------------------------------------------------------------------------
 
     @staticmethod
-    def _sendable(now: datetime, *, due_only: bool, exclude: Collection[str]) -> Any:
+    def _sendable(
+        now: datetime, *, due_only: bool, exclude: Collection[str], horizon: timedelta | None = None
+    ) -> Any:
         """Pending rows a delivery pass may send (due ones, or with ``due_only=False`` every
-        row not held for a digest), outside the ``exclude``d targets."""
+        row not held for a digest), outside the ``exclude``d targets. A retry time further
+        ahead than ``horizon`` was set while the clock was wrong: such a row is due now."""
         condition = and_(OutboxRow.status == "pending", OutboxRow.next_attempt_at.is_not(None))
         if due_only:
-            condition = and_(condition, OutboxRow.next_attempt_at <= now)
+            due = OutboxRow.next_attempt_at <= now
+            if horizon is not None:
+                due = or_(due, OutboxRow.next_attempt_at > now + horizon)
+            condition = and_(condition, due)
         if exclude:
             condition = and_(condition, OutboxRow.target.not_in(list(exclude)))
         return condition
 
     def targets_to_send(
-        self, now: datetime, *, due_only: bool = True, exclude: Collection[str] = ()
+        self,
+        now: datetime,
+        *,
+        due_only: bool = True,
+        exclude: Collection[str] = (),
+        horizon: timedelta | None = None,
     ) -> list[str]:
         """The targets that have rows to send now (claimed by another process or not)."""
+        sendable = self._sendable(now, due_only=due_only, exclude=exclude, horizon=horizon)
         with self._session() as session:
-            query = select(OutboxRow.target).where(self._sendable(now, due_only=due_only, exclude=exclude))
+            query = select(OutboxRow.target).where(sendable)
             return sorted(set(session.scalars(query.distinct())))
 
     def take_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
@@ -736,6 +757,7 @@ class Store:
         due_only: bool = True,
         exclude: Collection[str] = (),
         target: str | None = None,
+        horizon: timedelta | None = None,
     ) -> list[Delivery]:
         """Claim pending outbox rows for ``lease``: due ones, or with ``due_only=False`` (an
         explicit run) every row not held for a digest, backoff or not. A row another process
@@ -747,7 +769,8 @@ class Store:
         token = uuid.uuid4().hex
         free = or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now)
         with self._session() as session, session.begin():
-            query = select(OutboxRow.id).where(self._sendable(now, due_only=due_only, exclude=exclude), free)
+            sendable = self._sendable(now, due_only=due_only, exclude=exclude, horizon=horizon)
+            query = select(OutboxRow.id).where(sendable, free)
             if target is not None:
                 query = query.where(OutboxRow.target == target)
             ids = list(
