@@ -10,10 +10,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.cron import CronTrigger
 
 from monitor.app import App
 from monitor.schedule import cron_trigger
@@ -40,6 +44,40 @@ def _prune_tick(app: App) -> None:
 def _digest_tick(app: App, scheduler: BackgroundScheduler, target: str) -> None:
     if app.fire_digest(target):
         scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+
+
+def reschedule_after_clock_step(scheduler: BaseScheduler, now: datetime) -> None:
+    """Put every job's next run back in step with the clock.
+
+    APScheduler 3 schedules by the wall clock: after the clock is set back a day, the next
+    runs it had computed are a day away and nothing would run until then. Interval jobs run
+    now (their later runs follow from this one); cron jobs (digests) go to their next time
+    after ``now``."""
+    for job in scheduler.get_jobs():
+        if isinstance(job.trigger, CronTrigger):
+            scheduler.modify_job(job.id, next_run_time=job.trigger.get_next_fire_time(None, now))
+        else:
+            scheduler.modify_job(job.id, next_run_time=now)
+
+
+def _watch_clock(
+    scheduler: BaseScheduler,
+    stop: threading.Event,
+    every: float = 30.0,
+    tolerance: float = 60.0,
+    wall: Callable[[], float] = time.time,
+    steady: Callable[[], float] = time.monotonic,
+) -> None:
+    """Until ``stop``: compare the wall clock with a steady one; when they part by more than
+    ``tolerance`` seconds (NTP stepped the clock, a VM resumed), reschedule every job."""
+    last_wall, last_steady = wall(), steady()
+    while not stop.wait(every):
+        now_wall, now_steady = wall(), steady()
+        step = (now_wall - last_wall) - (now_steady - last_steady)
+        last_wall, last_steady = now_wall, now_steady
+        if abs(step) > tolerance:
+            log.warning("the system clock jumped by %+.0f s: rescheduling every job", step)
+            reschedule_after_clock_step(scheduler, datetime.now(UTC))
 
 
 def run_daemon(app: App, stop: threading.Event | None = None) -> int:
@@ -95,6 +133,7 @@ def run_daemon(app: App, stop: threading.Event | None = None) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     app.catch_up_digests()  # sent by the first delivery tick, which runs at once
     scheduler.start()
+    threading.Thread(target=_watch_clock, args=(scheduler, stop), name="clock-watch", daemon=True).start()
     log.info(
         "monitor running: %d feeds, %d rules, targets: %s",
         len(app.feeds),

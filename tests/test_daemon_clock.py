@@ -1,0 +1,71 @@
+"""The daemon's schedule when the system clock jumps: a real APScheduler scheduler (started
+paused, so no job runs) whose jobs were computed before the jump."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from monitor.daemon import _watch_clock, reschedule_after_clock_step
+from monitor.schedule import cron_trigger
+
+
+def _nothing() -> None:
+    pass
+
+
+@pytest.fixture
+def scheduler() -> Iterator[BackgroundScheduler]:
+    s = BackgroundScheduler(timezone=UTC)
+    s.start(paused=True)
+    yield s
+    s.shutdown(wait=False)
+
+
+def _set_back_a_day(scheduler: BackgroundScheduler) -> datetime:
+    """Jobs as they stand after the clock was set back a day: their next runs a day away."""
+    now = datetime.now(UTC)
+    scheduler.add_job(_nothing, "interval", id="poll", seconds=30, next_run_time=now + timedelta(days=1))
+    scheduler.add_job(
+        _nothing, cron_trigger("0 8 * * *", "UTC"), id="digest", next_run_time=now + timedelta(days=2)
+    )
+    return now
+
+
+def test_after_the_clock_is_set_back_jobs_run_again_at_once(scheduler: BackgroundScheduler) -> None:
+    """Without this, APScheduler 3 (which schedules by the wall clock) would run nothing for a
+    day: polls and deliveries run now, the digest at its next 08:00."""
+    now = _set_back_a_day(scheduler)
+    reschedule_after_clock_step(scheduler, now)
+    poll, digest = scheduler.get_job("poll"), scheduler.get_job("digest")
+    assert abs((poll.next_run_time - now).total_seconds()) < 1
+    eight = now.replace(hour=8, minute=0, second=0, microsecond=0)
+    assert digest.next_run_time == (eight if eight > now else eight + timedelta(days=1))
+
+
+def test_the_watch_notices_a_clock_step(scheduler: BackgroundScheduler) -> None:
+    """The wall clock goes back an hour while the steady clock goes on: the jobs are put back
+    in step. A few seconds of drift are not a step."""
+    now = _set_back_a_day(scheduler)
+    wall = iter([1000.0, 1030.5, *[1060.0 - 3600 + 30 * k for k in range(1000)]])
+    steady = iter([0.0, 30.0, *[60.0 + 30 * k for k in range(1000)]])
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=_watch_clock,
+        args=(scheduler, stop),
+        kwargs={"every": 0.01, "wall": lambda: next(wall), "steady": lambda: next(steady)},
+    )
+    watcher.start()
+    try:
+        deadline = datetime.now(UTC) + timedelta(seconds=10)
+        while scheduler.get_job("poll").next_run_time > now + timedelta(hours=1):
+            assert datetime.now(UTC) < deadline, "the step was not noticed"
+            stop.wait(0.01)
+    finally:
+        stop.set()
+        watcher.join()
+    assert scheduler.get_job("digest").next_run_time <= now + timedelta(days=1)
