@@ -8,6 +8,7 @@ validation; ``$MONITOR_DATABASE_URL`` overrides ``database``. Every problem beco
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ from sqlalchemy.exc import ArgumentError
 from monitor.errors import ConfigError
 from monitor.models import Rule
 
+log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("config/monitor.yaml")
 _RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -197,7 +199,7 @@ class FetchSettings(_Strict):
     max_redirects: int = Field(default=5, ge=0, le=20)
     user_agent: str = "monitor/0.1 (+https://github.com/; news-monitoring alert service)"
     concurrency: int = Field(default=4, ge=1, le=64)
-    max_backoff: Duration = timedelta(hours=6)
+    max_backoff: PositiveDuration = timedelta(hours=6)
 
 
 class FulltextSettings(_Strict):
@@ -215,7 +217,7 @@ class FulltextSettings(_Strict):
 class DedupSettings(_Strict):
     """One alert per news event (see docs/dedup.md for how the threshold was chosen)."""
 
-    window: Duration = timedelta(days=3)  # stories further apart never join one cluster
+    window: PositiveDuration = timedelta(days=3)  # stories further apart never join one cluster
     threshold: float = Field(default=0.15, gt=0, le=1)  # lower joins more, higher splits more
     update_every: Duration = timedelta(hours=1)  # on_cluster: update → at most one follow-up per period
 
@@ -336,7 +338,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     lines: dict[Any, int] = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *anchor" merges; it is no key
+            continue
         key = loader.construct_object(key_node)
+        if not isinstance(key, str | int | float | bool | None):
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain value, not a list or a mapping", key_node.start_mark
+            )
         if key in lines:
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {key!r} written twice (first on line {lines[key]})", key_node.start_mark
@@ -435,12 +443,27 @@ def _database_beside(path: Path, url: object) -> object:
     """A relative SQLite file is relative to the config file, like feed paths and includes: run
     from another directory, monitor must not start an empty database and alert everything
     again."""
-    if not isinstance(url, str) or not url.startswith("sqlite:///"):
+    if not isinstance(url, str):
         return url
-    file, query = url.removeprefix("sqlite:///").partition("?")[::2]
-    if not file or file == ":memory:" or Path(file).is_absolute():
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url  # the validator says what is wrong with it
+    file = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not file or file == ":memory:" or file.startswith("file:"):
         return url
-    return f"sqlite:///{(path.parent / file).resolve()}" + (f"?{query}" if query else "")
+    if Path(file).is_absolute():
+        return url
+    beside = (path.parent / file).resolve()
+    here = Path(file).resolve()
+    if here != beside and here.exists() and not beside.exists():
+        log.warning(
+            "database: %s is not used: a relative SQLite file is now beside the config, %s; "
+            "move it there to keep what it holds",
+            here,
+            beside,
+        )
+    return parsed.set(database=str(beside)).render_as_string(hide_password=False)
 
 
 def _config_error(exc: ValidationError, path: Path, data: Mapping[str, Any]) -> ConfigError:
@@ -495,6 +518,13 @@ def _check_references(settings: Settings) -> None:
                     key=f"{kind}[{index}].name",
                 )
             seen.add(item.name)
+    if settings.retention is not None and settings.retention < settings.dedup.window:
+        raise ConfigError(
+            f"must be at least dedup.window ({settings.dedup.window.days}d here): forgetting a story "
+            "whose news event is still open would alert that event again",
+            file=settings.source,
+            key="retention",
+        )
     target_names = [target.name for target in settings.notifications]
     if settings.admin is not None and settings.admin not in target_names:
         known = f"known: {', '.join(target_names)}" if target_names else "no notifications are configured"

@@ -58,7 +58,8 @@ def make_client(
     non-public address: for links taken from feeds. The request hook gives the refusal with the
     link in it; connections made directly (no proxy set in the environment) are also pinned to
     the addresses checked (see ``PublicOnlyTransport``)."""
-    if public_only and transport is None and not urllib.request.getproxies():
+    proxied = any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
+    if public_only and transport is None and not proxied:
         transport = PublicOnlyTransport()
     return httpx.Client(
         timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),

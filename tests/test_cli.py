@@ -312,9 +312,12 @@ def test_notify_test_says_why_a_target_failed(tmp_path: Path, smtp_server: SMTPS
 def test_db_prune_forgets_only_what_is_older(setup: Path, smtp_server: SMTPServer) -> None:
     """`monitor db prune` applies the retention now; today's stories and hits stay."""
     assert monitor(setup, "run", "--once").returncode == 0
-    result = monitor(setup, "db", "prune", "--older-than", "1d")
+    result = monitor(setup, "db", "prune", "--older-than", "3d")
     assert result.returncode == 0, result.stderr
-    assert "forgot 0 stor(y/ies) first seen and published more than 1d ago" in result.stdout
+    assert "forgot 0 stor(y/ies) first seen and published more than 3d ago" in result.stdout
+    too_soon = monitor(setup, "db", "prune", "--older-than", "1d")
+    assert too_soon.returncode == 2
+    assert "--older-than: 1d is shorter than dedup.window (3d)" in too_soon.stderr
     assert "Duma ratifies RELOS" in monitor(setup, "hits").stdout
 
 

@@ -99,6 +99,9 @@ def test_include_merges_rules_and_term_lists(tmp_path: Path) -> None:
         (GOOD.replace(_DB, "database: ''"), "database", "is empty (an environment variable that is not"),
         (GOOD.replace(_DB, "database: mysql://x/y"), "database", "'mysql' databases are not supported"),
         (GOOD.replace(_DB, "database: a.db"), "database", "is not a database URL"),
+        (GOOD + "dedup: {window: 0s}\n", "dedup.window", "must be more than 0"),
+        (GOOD + "retention: 1d\n", "retention", "must be at least dedup.window (3d here)"),
+        (GOOD + "[a, b]: 1\n", None, "a key must be a plain value"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, text: str, key: str, message: str) -> None:
@@ -183,3 +186,27 @@ def test_a_relative_sqlite_file_lives_beside_the_config(
     default = load_settings(_write(tmp_path, GOOD.replace(_DB, ""), "other.yaml"), env={})
     assert default.database == f"sqlite:///{tmp_path / 'monitor.db'}"
     assert load_settings(path, env={"MONITOR_DATABASE_URL": "sqlite:///x.db"}).database == "sqlite:///x.db"
+
+
+def test_yaml_merge_keys_still_work(tmp_path: Path) -> None:
+    """Refusing duplicate keys must not refuse YAML's own merge key (``<<: *anchor``)."""
+    anchored = (
+        "feeds:\n  - &base {name: Base, url: https://base.example/rss, interval: 5m}\n"
+        "  - {<<: *base, name: Copy, url: https://copy.example/rss}\n"
+    )
+    text = GOOD.replace("feeds:\n", anchored, 1)
+    settings = load_settings(_write(tmp_path, text), env={})
+    copy = next(f for f in settings.feeds if f.name == "Copy")
+    assert copy.interval == timedelta(minutes=5)
+
+
+def test_other_sqlite_url_forms(tmp_path: Path) -> None:
+    """A driver-qualified SQLite URL is placed beside the config too; a file: URI is left as it
+    is (its path is the URI's business); memory databases have no file."""
+    for url, expected in [
+        ("sqlite+pysqlite:///m.db", f"sqlite+pysqlite:///{tmp_path / 'm.db'}"),
+        ("sqlite:///file:m.db?mode=ro&uri=true", "sqlite:///file:m.db?mode=ro&uri=true"),
+        ("sqlite://", "sqlite://"),
+    ]:
+        path = _write(tmp_path, GOOD.replace(_DB, f"database: '{url}'"))
+        assert load_settings(path, env={}).database == expected

@@ -323,11 +323,19 @@ def test_links_to_private_addresses_are_refused(site: Site, host: str) -> None:
     assert site.traffic.paths == []
 
 
-def test_a_name_that_changes_its_answer_is_refused(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("no_proxy", [None, "localhost,.internal"])
+def test_a_name_that_changes_its_answer_is_refused(
+    site: Site, monkeypatch: pytest.MonkeyPatch, no_proxy: str | None
+) -> None:
     """DNS rebinding: a name that resolves to a public address when checked and to this machine
     when connected to. The connection is made to the address that was checked, so nothing
-    reaches the local server. (The resolver is the one stand-in here: no real DNS server can be
-    made to answer this way on a test machine.)"""
+    reaches the local server; a NO_PROXY setting (common in containers) is no proxy and changes
+    nothing. (The resolver is the one stand-in here: no real DNS server can be made to answer
+    this way on a test machine.)"""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    if no_proxy:
+        monkeypatch.setenv("NO_PROXY", no_proxy)
     port = int(site.url.rsplit(":", 1)[1])
     real = socket.getaddrinfo
     answers = {"public": 0}

@@ -58,6 +58,8 @@ ERRORS = [
     ("{a TO b}", 0, "ranges ([a TO b]) are not supported"),
     ("=title:RELOS", 0, "the field comes first: write title:=RELOS"),
     ("\u201cIndia Russia", 0, "unterminated phrase: missing closing '\u201d'"),
+    ("India\u201d", 5, "unterminated phrase: missing closing '\u201d'"),
+    ("India \u00bbx", 6, "unterminated phrase: missing closing '\u00ab'"),
 ]
 
 

@@ -70,6 +70,8 @@ BOOLEAN = [
     ("\u201clogistics pact\u201d", "a pact on logistics", False),  # typographic quotes: a phrase
     ("\u201clogistics pact\u201d", "the logistics pact", True),
     ("\u00ablogistics pact\u00bb", "the logistics pact", True),
+    ("\u201dlogistics pact\u201d", "the logistics pact", True),  # Swedish quotes
+    ("\u00bblogistics pact\u00ab", "the logistics pact", True),  # German quotes
 ]
 
 

@@ -240,3 +240,15 @@ def test_two_concurrent_claimers_never_get_the_same_row(store: Store) -> None:
     while more := store.claim_deliveries(NOW, timedelta(minutes=5), due_only=False):
         ids += [d.id for d in more]
     assert sorted(ids) == sorted(set(ids)) and len(ids) == 40
+
+
+def test_prune_keeps_stories_their_feed_gave_no_date(store: Store) -> None:
+    """An undated item's publication time is when it was first seen; a feed may carry it for
+    years. Forgotten, it would be new again at the next poll and alerted twice: it is kept."""
+    feed = _feed_id(store)
+    year_ago = NOW - timedelta(days=400)
+    dated = _story(1, published=year_ago - timedelta(hours=1), fetched=year_ago)
+    store.save_story(feed, dated, [], {}, alert=True)
+    store.save_story(feed, _story(2, published=year_ago, fetched=year_ago), [], {}, alert=True)  # undated
+    assert store.prune(NOW - timedelta(days=365)) == 1
+    assert [s.guid for s in store.iter_stories()] == ["g2"]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from monitor.commands.common import app_of, human, mask_db, settings_of
+from monitor.errors import ConfigError
 
 if TYPE_CHECKING:
     from monitor.store import Store
@@ -86,6 +87,13 @@ def _prune(args: argparse.Namespace, store: Store) -> int:
     if keep is None:
         print("retention is not set (keep everything): name a period with --older-than")
         return 1
+    window = settings_of(args).dedup.window
+    if keep < window:
+        raise ConfigError(
+            f"{human(keep)} is shorter than dedup.window ({human(window)}): forgetting a story whose "
+            "news event is still open would alert that event again",
+            key="--older-than",
+        )
     pruned = store.prune(datetime.now(UTC) - keep)
     print(f"forgot {pruned} stor(y/ies) first seen and published more than {human(keep)} ago")
     return 0

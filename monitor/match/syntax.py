@@ -129,7 +129,14 @@ class _Tok:
 _FIELD_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*:")
 _LIST_RE = re.compile(r"@([\w-]*)")
 #: Opening quote → the characters that close it.
-_QUOTES = {'"': '"', "\u201c": "\u201d\"", "\u201e": "\u201c\u201d\"", "\u00ab": "\u00bb"}
+_QUOTES = {
+    '"': '"',
+    "\u201c": "\u201d\"",  # “English”
+    "\u201e": "\u201c\u201d\"",  # „German“
+    "\u201d": "\u201d",  # ”Swedish”
+    "\u00ab": "\u00bb",  # «French, Russian»
+    "\u00bb": "\u00ab",  # »German«
+}
 #: En dash, em dash and minus sign: a "-" glued to a word, once a word processor had it.
 _DASHES = "\u2013\u2014\u2212"
 _WORD_END = re.compile('[\\s()"\u201c\u201d\u201e\u00ab\u00bb]')
@@ -227,6 +234,8 @@ def _lex(query: str) -> list[_Tok]:
                 continue
         m = _WORD_END.search(query, i)
         end = m.start() if m else n
+        if end == i:  # pragma: no cover - every character _WORD_END stops at is handled above
+            _fail(i, f"unexpected {query[i]!r}")
         text = query[i:end]
         toks.append(_word_token(text, start, end, exact, bool(toks) and toks[-1].kind == "PHRASE"))
         i = end

@@ -1058,7 +1058,10 @@ class Store:
     def prune(self, before: datetime) -> int:
         """Forget stories published and first seen before ``before``, with their hits, keys and
         outbox rows, and the messages and notices sent before it; returns how many stories.
-        A story with an alert still pending is kept, whatever its age."""
+
+        Kept whatever their age: a story with an alert still pending, and a story its feed gave
+        no date (its publication time is when it was first seen): a feed can carry such an
+        item for years, and once forgotten it would look new, and be alerted, again."""
         pending = (
             select(HitRow.story_id)
             .join(OutboxRow, OutboxRow.hit_id == HitRow.id)
@@ -1067,7 +1070,10 @@ class Store:
         with self.engine.begin() as conn:
             stories = conn.execute(
                 delete(StoryRow).where(
-                    StoryRow.published_at < before, StoryRow.fetched_at < before, StoryRow.id.not_in(pending)
+                    StoryRow.published_at < before,
+                    StoryRow.fetched_at < before,
+                    StoryRow.published_at != StoryRow.fetched_at,  # dated by its feed
+                    StoryRow.id.not_in(pending),
                 )
             ).rowcount  # hits, keys, outbox rows and cluster alerts go with them (ON DELETE CASCADE)
             conn.execute(
