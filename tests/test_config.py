@@ -210,3 +210,19 @@ def test_other_sqlite_url_forms(tmp_path: Path) -> None:
     ]:
         path = _write(tmp_path, GOOD.replace(_DB, f"database: '{url}'"))
         assert load_settings(path, env={}).database == expected
+
+
+def test_a_database_left_in_the_working_directory_is_pointed_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Relative SQLite files used to be relative to the working directory. An install that ran
+    from there is told where its database now goes, instead of silently starting afresh (and
+    alerting the last days' stories again)."""
+    (tmp_path / "here").mkdir()
+    (tmp_path / "here" / "x.db").write_bytes(b"")
+    (tmp_path / "conf").mkdir()
+    path = _write(tmp_path / "conf", GOOD)
+    monkeypatch.chdir(tmp_path / "here")
+    load_settings(path, env={})
+    assert f"database: {tmp_path / 'here' / 'x.db'} is not used" in caplog.text
+    assert f"beside the config, {tmp_path / 'conf' / 'x.db'}; move it there" in caplog.text
