@@ -190,17 +190,19 @@ class App:
         """A digest's scheduled time: make the period's held alerts due (sent by the next
         delivery pass); with ``send_empty``, queue a note saying there were none.
 
-        Every worker schedules every digest; the first to fire takes the period's lease (until
-        halfway to the next scheduled time) and the others do nothing, so a second worker
-        cannot follow the digest with "nothing new"."""
+        Every worker schedules every digest; the first to fire takes the period's lease and the
+        others do nothing, so a second worker cannot follow the digest with "nothing new". A
+        period is named by the schedule's next time, which all workers firing for it share; a
+        changed schedule names new periods."""
         now = datetime.now(UTC)
         entry = self.notifier.targets.get(target)
         if entry is not None and entry.config.schedule:
             trigger = cron_trigger(entry.config.schedule, entry.config.timezone)
             following = trigger.get_next_fire_time(None, now + timedelta(seconds=1))
-            until = now + (following - now) / 2 if following is not None else now + timedelta(hours=1)
-            if not self.store.take_lease(f"digest:{target}", uuid.uuid4().hex, until, now):
-                log.info("digest for %s: another worker has fired it", target)
+            until = following or now + timedelta(days=1)
+            period = f"digest:{target}:{until.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
+            if not self.store.take_lease(period, uuid.uuid4().hex, until, now):
+                log.info("digest for %s: another worker has fired this period's digest", target)
                 return 0
         released = self.store.release_held(target, now)
         log.info("digest for %s: %d alert(s) in this period", target, released)

@@ -260,3 +260,36 @@ def test_a_retry_time_set_by_a_wrong_clock_does_not_park_an_alert(
     store.mark_failed([row], now + timedelta(days=1), "down", now + timedelta(days=2))
     assert deliver_pending(store, notifier, SETTINGS, now=now).sent == 1
     assert len(http_server.posts("/chat")) == 1
+
+
+def test_a_changed_digest_schedule_fires_at_its_new_time(tmp_path: Path, smtp_server: SMTPServer) -> None:
+    """The period a digest fired for is named by its schedule's next time: a digest moved to
+    another time is a new period, not one "already fired" for hours."""
+    config = tmp_path / "monitor.yaml"
+    text = f"""
+database: sqlite:///{tmp_path / 'm.db'}
+rules:
+  - name: relos
+    query: RELOS
+notifications:
+  - name: daily
+    url: {smtp_server.url()}
+    mode: digest
+    schedule: "0 8 * * *"
+"""
+    config.write_text(text, encoding="utf-8")
+    app = App(load_settings(config))
+    app.prepare()
+    app.store.sync_feeds([("Herald", "https://herald.example/rss")], datetime.now(UTC))
+    queue_hits(app.store, 1, TargetRoute("daily", held=True))
+    assert app.fire_digest("daily") == 1
+    app.close()
+    config.write_text(text.replace("0 8 * * *", "30 9 * * *"), encoding="utf-8")
+    moved = App(load_settings(config))
+    try:
+        queue_hits(moved.store, 1, TargetRoute("daily", held=True), start=1)
+        assert moved.fire_digest("daily") == 1
+        queue_hits(moved.store, 1, TargetRoute("daily", held=True), start=2)
+        assert moved.fire_digest("daily") == 0, "this period has fired: the new alert waits for the next"
+    finally:
+        moved.close()

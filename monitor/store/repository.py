@@ -1082,6 +1082,7 @@ class Store:
                 )
             )
             conn.execute(delete(MessageRow).where(MessageRow.sent_at < before))
+            conn.execute(delete(LeaseRow).where(LeaseRow.held_until < before))  # past digest periods
         return int(stories)
 
     def outbox_counts(self) -> dict[str, int]:
