@@ -18,9 +18,10 @@ def queue_hits(
     start: int = 0,
     cluster: str | None = None,
     outlet: str = "",
+    also: str | None = None,
 ) -> None:
-    """Store ``count`` stories of the first feed, each matching rule ``relos`` and queued for
-    ``routes`` (story n is titled "RELOS story n")."""
+    """Store ``count`` stories of the first feed, each matching rule ``relos`` (and rule
+    ``also``, when named) and queued for ``routes`` (story n is titled "RELOS story n")."""
     at = at or datetime.now(UTC)
     feed = store.list_feeds()[0].id
     for n in range(start, start + count):
@@ -34,5 +35,8 @@ def queue_hits(
             fetched=at,
             source=outlet,
         )
-        match = Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))
-        store.save_story(feed, story, [match], {"relos": routes}, alert=True, cluster=cluster)
+        matches = [Match("relos", ("RELOS",), (Span("summary", 0, 5, "RELOS"),))]
+        if also:  # a second rule matching the same story, routed to the same targets
+            matches.append(Match(also, ("Duma",), (Span("summary", 22, 26, "Duma"),)))
+        rules = {m.rule: routes for m in matches}
+        store.save_story(feed, story, matches, rules, alert=True, cluster=cluster)

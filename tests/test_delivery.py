@@ -242,3 +242,34 @@ notifications:
     assert len(smtp_server.messages) == 1
     assert store.outbox_counts() == {"sent": 2, "pending": 1}
     engine.dispose()
+
+
+def test_a_story_matching_two_rules_is_one_alert(store: Store, http_server: HTTPServer) -> None:
+    """The shipped rules make every RELOS story a defence story too: one message per story per
+    target naming both rules, not two with the same headline. In a burst it is one entry."""
+    notifier = _hook(http_server)
+    queue_hits(store, 1, TargetRoute("chat"), at=T0, also="india-russia-defence")
+    assert deliver_pending(store, notifier, SETTINGS, now=T0).sent == 2  # two rows, one message
+    (post,) = http_server.posts("/hook")
+    assert post["title"] == "[monitor] relos, india-russia-defence: RELOS story 0"
+    assert "RELOS" in post["message"] and "Duma" in post["message"]
+    queue_hits(store, 5, TargetRoute("chat"), start=1, at=T0, also="india-russia-defence")
+    assert deliver_pending(store, notifier, SETTINGS, now=T0).sent == 10
+    burst = http_server.posts("/hook")[1]
+    assert burst["title"] == "[monitor] 5 new alerts (india-russia-defence, relos)"
+    assert burst["message"].count("RELOS story") == 5
+    assert store.outbox_counts() == {"sent": 12}
+
+
+def test_a_digest_counts_each_event_and_story_once(store: Store, smtp_server: SMTPServer) -> None:
+    """A story under two rules is listed under each rule, and counted once in the subject."""
+    notifier = Notifier(
+        [NotificationConfig(name="daily", url=smtp_server.url(), mode="digest", schedule="0 8 * * *")],
+        Renderer(),
+    )
+    route = TargetRoute("daily", held=True)
+    queue_hits(store, 2, route, at=T0, also="india-russia-defence")
+    store.release_held("daily", T0)
+    assert deliver_pending(store, notifier, SETTINGS, now=T0).sent == 4
+    (mail,) = smtp_server.messages
+    assert "digest: 2 event(s), 2 stories" in mail["Subject"]

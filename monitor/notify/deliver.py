@@ -26,7 +26,7 @@ import apprise
 
 from monitor.config import DeliverySettings, NotificationConfig
 from monitor.notify.quiet import in_quiet_hours, last_quiet_window
-from monitor.notify.render import Format, Message, Renderer
+from monitor.notify.render import Format, Message, Renderer, by_story
 from monitor.store import Delivery, Store
 
 log = logging.getLogger(__name__)
@@ -170,10 +170,11 @@ class _TargetRun:
             log.exception("notify: %s: cannot render the message", self.target)
             self._failed(rows, f"render: target {self.target}: {type(exc).__name__}: {exc}")
             return
-        if message.truncated and len(rows) > 1:
-            half = len(rows) // 2
-            self.deliver(rows[:half], render, kind)
-            self.deliver(rows[half:], render, kind)
+        stories = by_story(rows)
+        if message.truncated and len(stories) > 1:  # split between stories, never inside one
+            half = len(stories) // 2
+            self.deliver(_flat(stories[:half]), render, kind)
+            self.deliver(_flat(stories[half:]), render, kind)
             return
         if not self._hold(rows):
             return
@@ -254,34 +255,41 @@ class _TargetRun:
                 heading = f"{len(alerts)} alert(s) held during quiet hours"
                 self.deliver(alerts, self._render(heading), "release")
                 return
+        # A story that matched several rules is one alert: its rows go out together.
+        stories = by_story(alerts)
         if config is not None and config.rate_limit is not None:
-            self._rate_limited(alerts, config)
+            self._rate_limited(stories, config)
             return
-        if len(alerts) <= self.settings.batch_threshold:
-            for row in alerts:
-                self.deliver([row], self._render(), "alert")
+        if len(stories) <= self.settings.batch_threshold:
+            for story_rows in stories:
+                self.deliver(story_rows, self._render(), "alert")
             return
         size = self.settings.batch_size
-        for i in range(0, len(alerts), size):
-            self.deliver(alerts[i : i + size], self._render(), "alert")
+        for i in range(0, len(stories), size):
+            self.deliver(_flat(stories[i : i + size]), self._render(), "alert")
 
-    def _rate_limited(self, alerts: list[Delivery], config: NotificationConfig) -> None:
+    def _rate_limited(self, stories: list[list[Delivery]], config: NotificationConfig) -> None:
         """At most ``count`` single alerts per period; the rest becomes ONE summary message per
         period, so nothing is dropped and nothing waits for hours."""
         assert config.rate_limit is not None
         window_start = self.now - config.rate_limit.period
         budget = config.rate_limit.count - self.store.count_messages(self.target, window_start, {"alert"})
-        singles, overflow = alerts[: max(budget, 0)], alerts[max(budget, 0) :]
-        for row in singles:
-            self.deliver([row], self._render(), "alert")
+        singles, rest = stories[: max(budget, 0)], stories[max(budget, 0) :]
+        for story_rows in singles:
+            self.deliver(story_rows, self._render(), "alert")
+        overflow = _flat(rest)
         if not overflow:
             return
         if self.store.count_messages(self.target, window_start, {"summary"}):
             # This period's summary went out already: the rest waits for the next period.
             self.store.defer(overflow, self.now + config.rate_limit.period)
             return
-        heading = f"{len(overflow)} more alert(s) (rate limit {config.rate_limit.count} per period)"
+        heading = f"{len(rest)} more alert(s) (rate limit {config.rate_limit.count} per period)"
         self.deliver(overflow, self._render(heading, compact=True), "summary")
+
+
+def _flat(groups: Sequence[Sequence[Delivery]]) -> list[Delivery]:
+    return [row for group in groups for row in group]
 
 
 def lease_name(target: str) -> str:

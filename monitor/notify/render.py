@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
@@ -27,6 +27,8 @@ _TEMPLATES = {"html": "alert.html.j2", "markdown": "alert.md.j2", "text": "alert
 _CHAT_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
 _MENTION = re.compile(r"(?<![\w])([@!])(?=[\w])")
 SNIPPET_CHARS = 240
+#: Matched terms listed per alert; a rule over long term lists can match dozens in one article.
+_MAX_TERMS = 10
 CHAT_LIMIT = 3500  # Slack truncates a message past ~4,000 characters; Mattermost allows more
 
 
@@ -129,7 +131,8 @@ class Renderer:
             "url": safe_link(story.link) or safe_link(story.url),
             "outlet": escape(story.outlet),
             "published": story.published.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z"),
-            "terms": [escape(t) for t in d.terms],
+            "terms": [escape(t) for t in d.terms[:_MAX_TERMS]]
+            + ([f"… {len(d.terms) - _MAX_TERMS} more"] if len(d.terms) > _MAX_TERMS else []),
             "snippet_parts": [] if compact else [(escape(t), m) for t, m in snippet_parts(story, d.spans)],
             "also": [escape(o) for o in also],
         }
@@ -162,11 +165,12 @@ class Renderer:
         or a summary of the overflow past a rate limit with ``compact``)."""
         escape = escape_chat if fmt == "markdown" else _same
         tz = ZoneInfo(timezone)
-        alerts = [self._alert(d, escape, tz, (), compact) for d in deliveries]
-        if len(deliveries) > 1 and heading is None:
-            heading = f"{len(deliveries)} new alerts"
-        if len(deliveries) == 1 and heading is None:
-            d = deliveries[0]
+        stories = by_story(deliveries)  # a story that matched several rules is one alert
+        alerts = [self._alert(_merged(group), escape, tz, (), compact) for group in stories]
+        if len(stories) > 1 and heading is None:
+            heading = f"{len(stories)} new alerts"
+        if len(stories) == 1 and heading is None:
+            d = _merged(stories[0])
             assert d.story is not None
             title = f"[monitor] {d.rule}: {d.story.title}"
         else:
@@ -197,10 +201,10 @@ class Renderer:
                 )
                 entries.append(self._alert(lead, escape, tz, others, compact=False))
             sections.append({"title": escape(rule), "alerts": entries})
-        events = sum(len(s["alerts"]) for s in sections)
-        heading = (
-            f"{label}: {events} event(s), {len(deliveries)} stor{'y' if len(deliveries) == 1 else 'ies'}"
-        )
+        # An event or story under two rules is listed under each, but counted once.
+        events = len({d.cluster or f"story:{d.story_id or d.id}" for d in deliveries})
+        stories = len({d.story_id or d.id for d in deliveries})
+        heading = f"{label}: {events} event(s), {stories} stor{'y' if stories == 1 else 'ies'}"
         return self._render(fmt, f"[monitor] {heading}", escape(heading), sections)
 
     def notice(self, title: str, body: str, fmt: Format) -> Message:
@@ -216,6 +220,28 @@ class Renderer:
 
 def _same(text: str) -> str:
     return text
+
+
+def by_story(deliveries: Sequence[Delivery]) -> list[list[Delivery]]:
+    """Rows grouped by story, in order of first appearance: one story that matched two rules
+    is one alert, not two messages with the same headline."""
+    groups: dict[object, list[Delivery]] = {}
+    for d in deliveries:
+        groups.setdefault(d.story_id if d.story_id is not None else ("row", d.id), []).append(d)
+    return list(groups.values())
+
+
+def _merged(group: Sequence[Delivery]) -> Delivery:
+    """One story's rows as one: its rules and matched terms together, spans from all."""
+    if len(group) == 1:
+        return group[0]
+    first = group[0]
+    return replace(
+        first,
+        rule=", ".join(dict.fromkeys(d.rule for d in group)),
+        terms=tuple(dict.fromkeys(t for d in group for t in d.terms)),
+        spans=tuple(dict.fromkeys(sp for d in group for sp in d.spans)),
+    )
 
 
 def _published(d: Delivery) -> Any:

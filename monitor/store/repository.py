@@ -89,6 +89,8 @@ class Delivery:
     body: str | None = None
     created_at: datetime | None = None
     token: str = ""  # our claim on the row
+    #: The story's id: rows of one story (it matched several rules) go out as one message.
+    story_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -833,6 +835,7 @@ class Store:
                     None,
                     row.created_at,
                     token,
+                    story_row.id,
                 )
             )
         return result
