@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--all-dead", action="store_true", help="with retry: every dead row")
     outbox.add_argument(
         "--status",
-        choices=("pending", "failed", "sent", "dead"),
+        choices=("pending", "held", "failed", "sent", "dead"),
         help="only rows in this state (failed: pending after a failed attempt)",
     )
     outbox.add_argument("--limit", type=int, default=100)

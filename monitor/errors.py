@@ -16,7 +16,7 @@ Every message names the stage and the subject, e.g. ``fetch: https://x/rss: time
 
 from __future__ import annotations
 
-import unicodedata
+from monitor.terminal import display_width
 
 
 class MonitorError(Exception):
@@ -63,25 +63,13 @@ class RuleError(ConfigError):
         if len(line) > column + _WINDOW:
             line = line[: column + _WINDOW] + "…"
         shown = line.replace("\t", " ")
-        caret = " " * _width(shown[:column])
+        caret = " " * display_width(shown[:column])
         return f"{where}: {self.detail}\n    {shown}\n    {caret}^"
 
 
 #: How much of a long query line is shown on each side of the place of an error.
 _WINDOW = 60
 
-
-def _width(text: str) -> int:
-    """Terminal columns of ``text``: combining marks and format characters take none, wide
-    (East Asian) characters two."""
-    return sum(
-        0
-        if unicodedata.category(c) in ("Mn", "Me", "Cf")
-        else 2
-        if unicodedata.east_asian_width(c) in ("W", "F")
-        else 1
-        for c in text
-    )
 
 
 class FetchError(MonitorError):

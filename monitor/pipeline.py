@@ -196,7 +196,11 @@ def _failed(
         if isinstance(exc, HTTPStatusError)
         else ("fetch error" if isinstance(exc, FetchError) else "error")
     )
-    log.warning("%s (failure %d in a row; next try in %.0f s)", message, errors, delay.total_seconds())
+    # Parse errors name the feed already ("parse: Herald: …"); fetch errors name the URL.
+    where = "" if message.startswith(f"parse: {feed.name}:") else f"{feed.name}: "
+    log.warning(
+        "%s%s (failure %d in a row; next try in %.0f s)", where, message, errors, delay.total_seconds()
+    )
     try:
         ctx.store.record_poll(feed.id, now=now, status=status, error=message, next_poll=now + delay)
     except Exception:  # e.g. the database is locked or gone: the other feeds must go on

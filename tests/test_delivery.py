@@ -273,3 +273,22 @@ def test_a_digest_counts_each_event_and_story_once(store: Store, smtp_server: SM
     assert deliver_pending(store, notifier, SETTINGS, now=T0).sent == 4
     (mail,) = smtp_server.messages
     assert "digest: 2 event(s), 2 stories" in mail["Subject"]
+
+
+def test_the_outbox_shows_rows_as_a_person_reads_them(store: Store, http_server: HTTPServer) -> None:
+    """Held for a digest, waiting for a retry after a failure, due, sent: four different
+    things, shown and counted as such (all four are "pending" or "sent" in the table)."""
+    from tests.servers import free_port
+
+    notifier = Notifier(
+        [NotificationConfig(name="down", url=f"json://127.0.0.1:{free_port()}/x")], Renderer()
+    )
+    queue_hits(store, 1, TargetRoute("daily", held=True), at=T0)
+    queue_hits(store, 1, TargetRoute("down"), start=1, at=T0)
+    queue_hits(store, 1, TargetRoute("chat"), start=2, at=T0)
+    deliver_pending(store, notifier, SETTINGS, now=T0)  # "down" fails; "chat" is not configured here
+    assert store.outbox_summary() == {"held": 1, "failed": 2}
+    assert [e.status for e in store.list_outbox(status="held")] == ["held"]
+    assert {e.target for e in store.list_outbox(status="failed")} == {"down", "chat"}
+    queue_hits(store, 1, TargetRoute("down"), start=3, at=T0)
+    assert store.outbox_summary() == {"held": 1, "failed": 2, "pending": 1}

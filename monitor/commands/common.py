@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from monitor.config import Settings, load_settings
+from monitor.terminal import display_width
 
 if TYPE_CHECKING:
     from monitor.app import App
@@ -63,19 +64,32 @@ def mask_db(url: str) -> str:
         return url
 
 
+def plural(count: int, one: str, many: str | None = None) -> str:
+    return f"{count} {one if count == 1 else many or one + 's'}"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[int]) -> None:
+    """Columns padded by what a terminal shows: Devanagari vowel signs take no column."""
+
     def cut(text: str, width: int) -> str:
         text = text.replace("\n", " ")
-        return text if not width or len(text) <= width else text[: width - 1] + "…"
+        if not width or display_width(text) <= width:
+            return text
+        while display_width(text) > width - 1:
+            text = text[:-1]
+        return text + "…"
+
+    def pad(text: str, size: int) -> str:
+        return text + " " * (size - display_width(text))
 
     sizes = [
-        max([len(h)] + [len(cut(r[i], w)) for r in rows]) if w else 0
+        max([len(h)] + [display_width(cut(r[i], w)) for r in rows]) if w else 0
         for i, (h, w) in enumerate(zip(header, widths, strict=True))
     ]
     for row in (header, *rows):
         print(
             "  ".join(
-                cut(c, w).ljust(s) if w else cut(c, w) for c, w, s in zip(row, widths, sizes, strict=True)
+                pad(cut(c, w), s) if w else cut(c, w) for c, w, s in zip(row, widths, sizes, strict=True)
             ).rstrip()
         )
     if not rows:

@@ -125,6 +125,6 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         rows,
         widths=(6, 14, 7, 8, 5, 16, 16, 50, 0),
     )
-    counts = store.outbox_counts()
+    counts = store.outbox_summary()
     print("totals: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
     return 0

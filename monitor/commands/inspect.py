@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from monitor.commands.common import settings_of, store_of, table, when
+from monitor.commands.common import plural, settings_of, store_of, table, when
 from monitor.config import parse_duration
 from monitor.errors import ConfigError
 
@@ -100,8 +100,8 @@ def cmd_clusters(args: argparse.Namespace) -> int:
         return 0
     for view in views:
         print(
-            f"{view.cluster}  {len(view.stories)} stories, "
-            f"{len(view.outlets)} outlets: {', '.join(view.outlets)}"
+            f"{view.cluster}  {plural(len(view.stories), 'story', 'stories')}, "
+            f"{plural(len(view.outlets), 'outlet')}: {', '.join(view.outlets)}"
         )
         for story in view.stories:
             print(f"    {story.published:%Y-%m-%d %H:%M}  {story.outlet[:24]:<24}  {story.title[:80]}")

@@ -61,7 +61,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         else:
             routed = ", ".join(target.rules) or "no rule (`rules: []`: notices only)"
         state = f"{target.url.split('://', 1)[0]}://…" if target.url.strip() else "SKIPPED (empty URL)"
-        print(f"  - {target.name}: {state} ← {routed}")
+        mode = f" [digest at {target.schedule!r}, {target.timezone}]" if target.mode == "digest" else ""
+        print(f"  - {target.name}: {state} ← {routed}{mode}")
     return 0
 
 

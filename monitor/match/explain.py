@@ -101,7 +101,7 @@ class Explanation:
         """A report for a person: MATCH / NO MATCH, the terms in context, and what failed."""
         lines = [
             f"{'MATCH' if self.matched else 'NO MATCH'}: rule {self.rule.name!r}",
-            f"  query: {self.rule.query}",
+            f"  query: {' '.join(self.rule.query.split())}",  # a YAML block query on one line
         ]
         terms = list(dict.fromkeys(s.term for s in self.spans))
         if terms:

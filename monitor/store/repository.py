@@ -114,8 +114,8 @@ class SavedStory:
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """A row of ``monitor outbox``; ``status`` is pending, failed (pending after a failed
-    attempt, waiting for its retry), sent or dead."""
+    """A row of ``monitor outbox``; ``status`` is pending, held (waiting for its digest), failed
+    (pending after a failed attempt, waiting for its retry), sent or dead."""
 
     id: int
     target: str
@@ -149,6 +149,16 @@ class HealthChange:
     state: str  # ok | failing | silent
     previous: str
     detail: str
+
+
+def _shown_status(status: str, last_error: str | None, next_attempt: object) -> str:
+    """A pending row as a person reads it: failed (its last attempt failed, a retry is due) or
+    held (waiting for its digest)."""
+    if status != "pending":
+        return status
+    if last_error:
+        return "failed"
+    return "held" if next_attempt is None else "pending"
 
 
 def _feed_state(row: FeedRow, stories: int = 0) -> FeedState:
@@ -1016,6 +1026,14 @@ class Store:
         )
         if status == "failed":  # pending, but its last attempt failed: waiting for a retry
             query = query.where(OutboxRow.status == "pending", OutboxRow.last_error.is_not(None))
+        elif status == "held":  # waiting for its digest
+            query = query.where(OutboxRow.status == "pending", OutboxRow.next_attempt_at.is_(None))
+        elif status == "pending":
+            query = query.where(
+                OutboxRow.status == "pending",
+                OutboxRow.last_error.is_(None),
+                OutboxRow.next_attempt_at.is_not(None),
+            )
         elif status is not None:
             query = query.where(OutboxRow.status == status)
         with self._session() as session:
@@ -1024,7 +1042,7 @@ class Store:
                     row.id,
                     row.target,
                     row.kind,
-                    "failed" if row.status == "pending" and row.last_error else row.status,
+                    _shown_status(row.status, row.last_error, row.next_attempt_at),
                     row.attempts,
                     row.created_at,
                     row.next_attempt_at,
@@ -1087,6 +1105,20 @@ class Store:
             conn.execute(delete(MessageRow).where(MessageRow.sent_at < before))
             conn.execute(delete(LeaseRow).where(LeaseRow.held_until < before))  # past digest periods
         return int(stories)
+
+    def outbox_summary(self) -> dict[str, int]:
+        """Rows by the status ``monitor outbox`` shows: held, pending, failed, sent, dead."""
+        failed = OutboxRow.last_error.is_not(None)
+        held = OutboxRow.next_attempt_at.is_(None)
+        with self._session() as session:
+            rows = session.execute(
+                select(OutboxRow.status, failed, held, func.count()).group_by(OutboxRow.status, failed, held)
+            )
+            counts: dict[str, int] = {}
+            for status, has_error, is_held, n in rows:
+                shown = _shown_status(status, "x" if has_error else None, None if is_held else True)
+                counts[shown] = counts.get(shown, 0) + int(n)
+            return counts
 
     def outbox_counts(self) -> dict[str, int]:
         with self._session() as session:
