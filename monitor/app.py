@@ -21,7 +21,7 @@ from monitor.match import RuleSet, compile_rules
 from monitor.models import Story
 from monitor.notify import Deliverer, DeliveryReport, Notifier, Renderer
 from monitor.pipeline import FeedPlan, PollContext, PollResult, poll_feeds
-from monitor.schedule import cron_trigger
+from monitor.schedule import cron_trigger, last_fire_time
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
 
 log = logging.getLogger(__name__)
@@ -192,15 +192,16 @@ class App:
 
         Every worker schedules every digest; the first to fire takes the period's lease and the
         others do nothing, so a second worker cannot follow the digest with "nothing new". A
-        period is named by the schedule's next time, which all workers firing for it share; a
-        changed schedule names new periods."""
+        period is named by the scheduled time just reached, which all workers firing for it
+        share; a changed schedule names new periods."""
         now = datetime.now(UTC)
         entry = self.notifier.targets.get(target)
         if entry is not None and entry.config.schedule:
             trigger = cron_trigger(entry.config.schedule, entry.config.timezone)
-            following = trigger.get_next_fire_time(None, now + timedelta(seconds=1))
-            until = following or now + timedelta(days=1)
-            period = f"digest:{target}:{until.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
+            reached = last_fire_time(trigger, now) or now
+            period = f"digest:{target}:{reached.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
+            # Long enough for every worker's run of this period to see it.
+            until = now + timedelta(minutes=10)
             if not self.store.take_lease(period, uuid.uuid4().hex, until, now):
                 log.info("digest for %s: another worker has fired this period's digest", target)
                 return 0

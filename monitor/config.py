@@ -501,6 +501,15 @@ def _locate(path: Path, data: Mapping[str, Any], loc: tuple[int | str, ...]) -> 
     return str(path), _key_path(loc)
 
 
+def _span(value: timedelta) -> str:
+    """``3d``, ``12h``, ``90s``: a duration as the config writes it."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def _check_references(settings: Settings) -> None:
     """Names must be unique and notifications may only route rules that exist."""
     named: tuple[tuple[str, Sequence[FeedConfig | RuleConfig | NotificationConfig]], ...] = (
@@ -520,7 +529,7 @@ def _check_references(settings: Settings) -> None:
             seen.add(item.name)
     if settings.retention is not None and settings.retention < settings.dedup.window:
         raise ConfigError(
-            f"must be at least dedup.window ({settings.dedup.window.days}d here): forgetting a story "
+            f"must be at least dedup.window ({_span(settings.dedup.window)} here): forgetting a story "
             "whose news event is still open would alert that event again",
             file=settings.source,
             key="retention",

@@ -51,13 +51,15 @@ def reschedule_after_clock_step(scheduler: BaseScheduler, now: datetime) -> None
 
     APScheduler 3 schedules by the wall clock: after the clock is set back a day, the next
     runs it had computed are a day away and nothing would run until then. Interval jobs run
-    now (their later runs follow from this one); cron jobs (digests) go to their next time
-    after ``now``."""
+    now (their later runs follow from this one); cron jobs (digests) due in the future go to
+    their next time after ``now``, and those already due stay due."""
     for job in scheduler.get_jobs():
-        if isinstance(job.trigger, CronTrigger):
-            scheduler.modify_job(job.id, next_run_time=job.trigger.get_next_fire_time(None, now))
-        else:
+        if not isinstance(job.trigger, CronTrigger):
             scheduler.modify_job(job.id, next_run_time=now)
+        elif job.next_run_time is None or job.next_run_time > now:
+            # A digest whose time passed in the step (a suspend, a jump forward) keeps its due
+            # run; one pushed ahead by a clock set back goes to its next time.
+            scheduler.modify_job(job.id, next_run_time=job.trigger.get_next_fire_time(None, now))
 
 
 def _watch_clock(

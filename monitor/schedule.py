@@ -6,6 +6,8 @@ Weekdays follow crontab (0 or 7 = Sunday, 1 = Monday), not APScheduler 3's own n
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from apscheduler.triggers.cron import CronTrigger
 
 _NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -50,3 +52,23 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
     return CronTrigger(
         second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=timezone
     )
+
+
+_LOOK_BACK = tuple(timedelta(minutes=m) for m in (1, 60, 1440, 32 * 1440, 366 * 1440))
+
+
+def last_fire_time(trigger: CronTrigger, now: datetime) -> datetime | None:
+    """The latest time ``trigger`` fires at or before ``now`` (None if none in the last year).
+
+    APScheduler 3 only looks forward: look back over growing spans (a minute, an hour, a day,
+    …) until one holds a fire time, then walk forward from it."""
+    for span in _LOOK_BACK:
+        fire: datetime | None = trigger.get_next_fire_time(None, now - span)
+        if fire is not None and fire <= now:
+            while (following := trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))) is not None:
+                if following > now:
+                    break
+                fire = following
+            return fire
+    return None
+

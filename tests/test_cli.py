@@ -328,3 +328,16 @@ def test_check_notes_operators_written_in_lower_case(tmp_path: Path) -> None:
     result = monitor(config, "check")
     assert result.returncode == 0
     assert "note: 'or' in lower case is a word to search for, not an operator" in result.stdout
+
+
+def test_tables_cut_and_pad_by_what_a_terminal_shows(capsys: pytest.CaptureFixture[str]) -> None:
+    """A Devanagari headline's vowel signs take no column: the next column still lines up, and a
+    long headline is cut to the column's width, quickly however long it is."""
+    from monitor.commands.common import table
+    from monitor.terminal import display_width
+
+    hindi = "भारत-रूस रक्षा समझौता पर हस्ताक्षर " * 200
+    table(("title", "feed"), [(hindi, "a"), ("RELOS ratified", "b")], widths=(30, 5))
+    lines = capsys.readouterr().out.splitlines()
+    assert [display_width(line[: line.rindex(" ") + 1]) for line in lines] == [32, 32, 32]
+    assert lines[1].split("  ")[0].endswith("…")

@@ -11,7 +11,7 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from monitor.daemon import _watch_clock, reschedule_after_clock_step
-from monitor.schedule import cron_trigger
+from monitor.schedule import cron_trigger, last_fire_time
 
 
 def _nothing() -> None:
@@ -69,3 +69,30 @@ def test_the_watch_notices_a_clock_step(scheduler: BackgroundScheduler) -> None:
         stop.set()
         watcher.join()
     assert scheduler.get_job("digest").next_run_time <= now + timedelta(days=1)
+
+
+def test_a_digest_due_during_a_jump_forward_stays_due(scheduler: BackgroundScheduler) -> None:
+    """A suspend over 08:00 (or a jump forward past it) leaves the digest due: rescheduling
+    must not skip it to tomorrow."""
+    now = datetime.now(UTC)
+    due = now - timedelta(hours=2)
+    scheduler.add_job(_nothing, cron_trigger("0 8 * * *", "UTC"), id="digest", next_run_time=due)
+    reschedule_after_clock_step(scheduler, now)
+    assert scheduler.get_job("digest").next_run_time == due
+
+
+@pytest.mark.parametrize(
+    ("schedule", "expected"),
+    [
+        ("0 8 * * *", datetime(2026, 11, 22, 8, 0, tzinfo=UTC)),
+        ("0 8,20 * * *", datetime(2026, 11, 22, 8, 0, tzinfo=UTC)),
+        ("0 8 * * 1-5", datetime(2026, 11, 20, 8, 0, tzinfo=UTC)),  # the 22nd is a Sunday
+        ("*/6 * * * * *", datetime(2026, 11, 22, 9, 30, tzinfo=UTC)),
+        ("0 0 1 * *", datetime(2026, 11, 1, 0, 0, tzinfo=UTC)),
+    ],
+)
+def test_the_period_a_digest_fires_for_is_the_time_just_reached(schedule: str, expected: datetime) -> None:
+    """Workers firing for one period agree on its name, and a schedule that gains a time (20:00)
+    names a new period rather than one already fired."""
+    now = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    assert last_fire_time(cron_trigger(schedule, "UTC"), now) == expected

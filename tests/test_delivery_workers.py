@@ -165,6 +165,9 @@ def test_leases(store: Store) -> None:
     assert not store.take_lease("deliver:x", "a", t + timedelta(seconds=90), t + timedelta(seconds=61))
     store.drop_lease("deliver:x", "b")
     assert store.take_lease("deliver:x", "a", t + timedelta(seconds=90), t + timedelta(seconds=61))
+    # Taken while the clock was a day ahead: further off than anyone holds a lease, so stale.
+    assert store.take_lease("deliver:z", "c", t + timedelta(days=1, seconds=40), t + timedelta(days=1))
+    assert store.take_lease("deliver:z", "d", t + timedelta(seconds=40), t)
 
 
 def test_a_digest_fires_once_however_many_workers(

@@ -75,9 +75,11 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence
         text = text.replace("\n", " ")
         if not width or display_width(text) <= width:
             return text
-        while display_width(text) > width - 1:
-            text = text[:-1]
-        return text + "…"
+        used = end = 0
+        while end < len(text) and used + display_width(text[end]) <= width - 1:
+            used += display_width(text[end])
+            end += 1
+        return text[:end] + "…"
 
     def pad(text: str, size: int) -> str:
         return text + " " * (size - display_width(text))

@@ -44,7 +44,8 @@ _DEFAULT_SEND_TIMEOUT = DeliverySettings().send_timeout
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
-    """What one delivery pass did (alerts counted, not messages)."""
+    """What one delivery pass did, in alerts (a story that matched two rules is one alert),
+    not messages."""
 
     sent: int = 0
     failed: int = 0
@@ -162,7 +163,7 @@ class _TargetRun:
         cut at the service's length limit (every row marked sent must have been shown)."""
         if self.down_until is not None:
             self.store.defer(rows, self.down_until, error=f"not tried: {self.down_error}", now=self.clock())
-            self.waiting += len(rows)
+            self.waiting += len(by_story(rows))
             return
         try:
             message = render(rows)
@@ -184,8 +185,8 @@ class _TargetRun:
             error = f"{type(exc).__name__}: {exc}"
         if error is None:
             self.store.mark_sent(rows, self.clock(), kind=kind)
-            self.sent += len(rows)
-            log.info("notify: %s: sent %s (%d alert(s))", self.target, kind, len(rows))
+            self.sent += len(by_story(rows))
+            log.info("notify: %s: sent %s (%d alert(s))", self.target, kind, len(by_story(rows)))
         else:
             self._failed(rows, error)
 
@@ -211,7 +212,7 @@ class _TargetRun:
         retry_at = at + _retry_delay(attempts, self.settings)
         self.store.mark_failed(rows, at, error, retry_at)
         self.down_until, self.down_error = retry_at, error
-        self.failed += len(rows)
+        self.failed += len(by_story(rows))
         log.warning(
             "notify: %s: %d alert(s) not delivered (attempt %d): %s",
             self.target,
@@ -252,7 +253,7 @@ class _TargetRun:
         if config is not None and config.quiet_hours is not None:
             start, end = last_quiet_window(config.quiet_hours, config.timezone, self.now)
             if any(start <= (row.created_at or self.now) < end for row in alerts):
-                heading = f"{len(alerts)} alert(s) held during quiet hours"
+                heading = f"{len(by_story(alerts))} alert(s) held during quiet hours"
                 self.deliver(alerts, self._render(heading), "release")
                 return
         # A story that matched several rules is one alert: its rows go out together.

@@ -31,6 +31,8 @@ from monitor.store.schema import (
     StoryRow,
 )
 
+#: How far two workers' clocks may disagree before one's lease looks stale to the other.
+_LEASE_SKEW = timedelta(minutes=1)
 #: The advisory lock key of cluster assignment (any constant other applications do not use).
 _CLUSTER_LOCK_KEY = 0x6D6F6E69746F72  # "monitor"
 
@@ -738,14 +740,22 @@ class Store:
     def take_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
         """Take (or, for its holder, extend) the lease ``name`` until ``until``: true when this
         holder has it now. Free, ran out, or already ours: a compare-and-set UPDATE, atomic on
-        SQLite and PostgreSQL alike."""
+        SQLite and PostgreSQL alike. A lease held further ahead than anyone takes it for was
+        taken while the clock was ahead: it is stale, or a clock put right would leave the
+        target idle that long."""
+        stale = now + (until - now) + _LEASE_SKEW
         with self.engine.begin() as conn:
             conn.execute(self._insert(LeaseRow).values(name=name).on_conflict_do_nothing())
             taken = conn.execute(
                 update(LeaseRow)
                 .where(
                     LeaseRow.name == name,
-                    or_(LeaseRow.holder.is_(None), LeaseRow.holder == holder, LeaseRow.held_until <= now),
+                    or_(
+                        LeaseRow.holder.is_(None),
+                        LeaseRow.holder == holder,
+                        LeaseRow.held_until <= now,
+                        LeaseRow.held_until > stale,
+                    ),
                 )
                 .values(holder=holder, held_until=until)
             ).rowcount
