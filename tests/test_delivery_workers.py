@@ -52,6 +52,30 @@ def _answered(http_server: HTTPServer, path: str) -> int:
     return sum(1 for p, _, _ in http_server.post_times if p == path)
 
 
+def _digest_config(tmp_path: Path, database: str, smtp: SMTPServer, extra: str = "") -> Path:
+    """A config with one digest target, "daily", at 08:00 (``extra``: more target keys)."""
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: {database}
+feeds:
+  - name: Herald
+    url: https://herald.example/rss
+    enabled: false
+rules:
+  - name: relos
+    query: RELOS
+notifications:
+  - name: daily
+    url: {smtp.url()}
+    mode: digest
+    schedule: "0 8 * * *"
+{extra}""",
+        encoding="utf-8",
+    )
+    return config
+
+
 def test_a_slow_target_holds_up_no_other(store: Store, http_server: HTTPServer) -> None:
     """The daemon's pass does not wait for a target still sending: the fast target gets its
     alert at once, and a later alert too, while the slow one is still on its first."""
@@ -175,26 +199,7 @@ def test_a_digest_fires_once_however_many_workers(
 ) -> None:
     """Every worker schedules every digest. The first to fire sends the period's alerts; the
     second does nothing, so no "nothing new" message follows the digest."""
-    config = tmp_path / "monitor.yaml"
-    config.write_text(
-        f"""
-database: {pg_url}
-feeds:
-  - name: Herald
-    url: https://herald.example/rss
-    enabled: false
-rules:
-  - name: relos
-    query: RELOS
-notifications:
-  - name: daily
-    url: {smtp_server.url()}
-    mode: digest
-    schedule: "0 8 * * *"
-    send_empty: true
-""",
-        encoding="utf-8",
-    )
+    config = _digest_config(tmp_path, pg_url, smtp_server, "    send_empty: true\n")
     first, second = App(load_settings(config)), App(load_settings(config))
     try:
         first.prepare()
@@ -216,26 +221,7 @@ def test_an_empty_digest_is_queued_and_retried_like_any_message(
 ) -> None:
     """``send_empty``: a period without alerts says so once, through the outbox, so a mail
     server that is down at that moment gets it later rather than never."""
-    config = tmp_path / "monitor.yaml"
-    config.write_text(
-        f"""
-database: sqlite:///{tmp_path / 'm.db'}
-feeds:
-  - name: Herald
-    url: https://herald.example/rss
-    enabled: false
-rules:
-  - name: relos
-    query: RELOS
-notifications:
-  - name: daily
-    url: {smtp_server.url()}
-    mode: digest
-    schedule: "0 8 * * *"
-    send_empty: true
-""",
-        encoding="utf-8",
-    )
+    config = _digest_config(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", smtp_server, "    send_empty: true\n")
     app = App(load_settings(config))
     try:
         app.prepare()
@@ -268,26 +254,13 @@ def test_a_retry_time_set_by_a_wrong_clock_does_not_park_an_alert(
 def test_a_changed_digest_schedule_fires_at_its_new_time(tmp_path: Path, smtp_server: SMTPServer) -> None:
     """The period a digest fired for is named by its schedule's next time: a digest moved to
     another time is a new period, not one "already fired" for hours."""
-    config = tmp_path / "monitor.yaml"
-    text = f"""
-database: sqlite:///{tmp_path / 'm.db'}
-rules:
-  - name: relos
-    query: RELOS
-notifications:
-  - name: daily
-    url: {smtp_server.url()}
-    mode: digest
-    schedule: "0 8 * * *"
-"""
-    config.write_text(text, encoding="utf-8")
+    config = _digest_config(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", smtp_server)
     app = App(load_settings(config))
     app.prepare()
-    app.store.sync_feeds([("Herald", "https://herald.example/rss")], datetime.now(UTC))
     queue_hits(app.store, 1, TargetRoute("daily", held=True))
     assert app.fire_digest("daily") == 1
     app.close()
-    config.write_text(text.replace("0 8 * * *", "30 9 * * *"), encoding="utf-8")
+    config.write_text(config.read_text().replace("0 8 * * *", "30 9 * * *"), encoding="utf-8")
     moved = App(load_settings(config))
     try:
         queue_hits(moved.store, 1, TargetRoute("daily", held=True), start=1)
