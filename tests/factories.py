@@ -1,11 +1,13 @@
-"""Stored hits for tests and benchmarks that start at the outbox rather than at a feed."""
+"""Stored hits and configs for tests and benchmarks that start at the outbox rather than at a feed."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from monitor.models import Match, Span, Story
 from monitor.store import Store, TargetRoute
+from tests.servers import SMTPServer
 
 SUMMARY = "RELOS ratified by the Duma"
 
@@ -40,3 +42,27 @@ def queue_hits(
             matches.append(Match(also, ("Duma",), (Span("summary", 22, 26, "Duma"),)))
         rules = {m.rule: routes for m in matches}
         store.save_story(feed, story, matches, rules, alert=True, cluster=cluster)
+
+
+def digest_config(tmp_path: Path, database: str, smtp: SMTPServer, extra: str = "") -> Path:
+    """A config with one digest target, "daily", at 08:00 (``extra``: more target keys)."""
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        f"""
+database: {database}
+feeds:
+  - name: Herald
+    url: https://herald.example/rss
+    enabled: false
+rules:
+  - name: relos
+    query: RELOS
+notifications:
+  - name: daily
+    url: {smtp.url()}
+    mode: digest
+    schedule: "0 8 * * *"
+{extra}""",
+        encoding="utf-8",
+    )
+    return config

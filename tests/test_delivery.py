@@ -13,7 +13,7 @@ from monitor.config import DeliverySettings, NotificationConfig, RateLimit
 from monitor.notify import DeliveryReport, Notifier, Renderer, deliver_pending
 from monitor.notify.quiet import in_quiet_hours, last_quiet_window
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
-from tests.factories import queue_hits
+from tests.factories import digest_config, queue_hits
 from tests.servers import HTTPServer, SMTPServer, body_text
 from tests.test_cli import monitor
 
@@ -207,25 +207,7 @@ def test_a_digest_due_while_monitor_was_not_running_goes_out_on_the_next_run(
     or ``run --once`` from cron) go out on the next run instead of waiting another day; alerts
     whose digest time has not come yet keep waiting."""
     database = f"sqlite:///{tmp_path / 'm.db'}"
-    config = tmp_path / "monitor.yaml"
-    config.write_text(
-        f"""
-database: {database}
-feeds:
-  - name: Herald
-    url: https://herald.example/rss
-    enabled: false
-rules:
-  - name: relos
-    query: RELOS
-notifications:
-  - name: daily
-    url: {smtp_server.url()}
-    mode: digest
-    schedule: "0 8 * * *"
-""",
-        encoding="utf-8",
-    )
+    config = digest_config(tmp_path, database, smtp_server)
     assert monitor(config, "run", "--once").returncode == 0  # creates the schema and the feed
     engine = create_engine_for(database)
     store = Store(engine)

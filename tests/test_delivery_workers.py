@@ -17,7 +17,7 @@ from monitor.app import App
 from monitor.config import DeliverySettings, NotificationConfig, load_settings
 from monitor.notify import Deliverer, Notifier, Renderer, deliver_pending
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
-from tests.factories import queue_hits
+from tests.factories import digest_config, queue_hits
 from tests.servers import HTTPServer, SMTPServer, wait_for
 
 SETTINGS = DeliverySettings(retry_base=timedelta(seconds=10))
@@ -51,29 +51,6 @@ def _notifier(http_server: HTTPServer, *names: str, **extra: object) -> Notifier
 def _answered(http_server: HTTPServer, path: str) -> int:
     return sum(1 for p, _, _ in http_server.post_times if p == path)
 
-
-def _digest_config(tmp_path: Path, database: str, smtp: SMTPServer, extra: str = "") -> Path:
-    """A config with one digest target, "daily", at 08:00 (``extra``: more target keys)."""
-    config = tmp_path / "monitor.yaml"
-    config.write_text(
-        f"""
-database: {database}
-feeds:
-  - name: Herald
-    url: https://herald.example/rss
-    enabled: false
-rules:
-  - name: relos
-    query: RELOS
-notifications:
-  - name: daily
-    url: {smtp.url()}
-    mode: digest
-    schedule: "0 8 * * *"
-{extra}""",
-        encoding="utf-8",
-    )
-    return config
 
 
 def test_a_slow_target_holds_up_no_other(store: Store, http_server: HTTPServer) -> None:
@@ -199,7 +176,7 @@ def test_a_digest_fires_once_however_many_workers(
 ) -> None:
     """Every worker schedules every digest. The first to fire sends the period's alerts; the
     second does nothing, so no "nothing new" message follows the digest."""
-    config = _digest_config(tmp_path, pg_url, smtp_server, "    send_empty: true\n")
+    config = digest_config(tmp_path, pg_url, smtp_server, "    send_empty: true\n")
     first, second = App(load_settings(config)), App(load_settings(config))
     try:
         first.prepare()
@@ -221,7 +198,7 @@ def test_an_empty_digest_is_queued_and_retried_like_any_message(
 ) -> None:
     """``send_empty``: a period without alerts says so once, through the outbox, so a mail
     server that is down at that moment gets it later rather than never."""
-    config = _digest_config(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", smtp_server, "    send_empty: true\n")
+    config = digest_config(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", smtp_server, "    send_empty: true\n")
     app = App(load_settings(config))
     try:
         app.prepare()
@@ -254,7 +231,7 @@ def test_a_retry_time_set_by_a_wrong_clock_does_not_park_an_alert(
 def test_a_changed_digest_schedule_fires_at_its_new_time(tmp_path: Path, smtp_server: SMTPServer) -> None:
     """The period a digest fired for is named by its schedule's next time: a digest moved to
     another time is a new period, not one "already fired" for hours."""
-    config = _digest_config(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", smtp_server)
+    config = digest_config(tmp_path, f"sqlite:///{tmp_path / 'm.db'}", smtp_server)
     app = App(load_settings(config))
     app.prepare()
     queue_hits(app.store, 1, TargetRoute("daily", held=True))
