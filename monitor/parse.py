@@ -72,8 +72,11 @@ def parse_feed(body: bytes, *, feed: str, headers: Mapping[str, str] | None = No
                 "the server sent an HTML page, not a feed (the site's address rather than its "
                 "feed's? the page usually links to its RSS feed)",
             )
-        if parsed.get("bozo"):
-            reason = parsed.get("bozo_exception")
+        reason = parsed.get("bozo_exception")
+        # feedparser also flags what does not stop it reading a feed (a missing or text/plain
+        # Content-Type, an overridden charset): an empty feed served so is still just empty.
+        benign = isinstance(reason, feedparser.ThingsNobodyCaresAboutButMe) and parsed.get("version")
+        if parsed.get("bozo") and not benign:
             raise ParseError(feed, f"not a readable feed: {reason}")
         if not parsed.get("version"):
             raise ParseError(feed, "not an RSS, Atom or RDF feed")

@@ -82,6 +82,20 @@ def test_well_formed_empty_feed_is_not_an_error() -> None:
     assert parse_feed(_read("empty.xml"), feed="quiet") == []
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", None])
+def test_empty_feed_served_without_a_feed_content_type_is_not_an_error(content_type: str | None) -> None:
+    """Static hosts serve feeds as text/plain or octet-stream, or with no type at all; a feed
+    with no items yet is then empty, not unreadable (it used to back off as a failure)."""
+    headers = {"content-length": "120"} | ({"content-type": content_type} if content_type else {})
+    assert parse_feed(_read("empty.xml"), feed="quiet", headers=headers) == []
+
+
+def test_truncated_empty_feed_is_still_an_error() -> None:
+    """A feed cut off before any item is broken, whatever its Content-Type says."""
+    with pytest.raises(ParseError, match="not a readable feed"):
+        parse_feed(_CUT, feed="cut", headers={"content-type": "text/plain"})
+
+
 def test_parser_never_reads_a_path_given_as_content(tmp_path: object) -> None:
     """Bytes that look like a file path are parsed as content, not opened."""
     with pytest.raises(ParseError):
