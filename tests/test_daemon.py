@@ -11,7 +11,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.feeds import NOISE_ITEM, RELOS_ITEM, Item, rss
 from tests.servers import HTTPServer, Route, SMTPServer, body_text, free_port, wait_for
@@ -169,3 +171,49 @@ def test_outbox_lists_and_retries_dead_rows(
     assert "requeued 1 row(s)" in retried.stdout
     assert "notifications: 1 sent" in monitor(config, "run", "--once").stdout
     assert len(smtp_server.messages) == 1
+
+
+def _drop_connections(pg_url: str) -> int:
+    """Terminate every other connection to the test database, as a PostgreSQL restart, a
+    failover or an idle-connection killer in between would; returns how many there were."""
+    url = make_url(pg_url)
+    with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username,
+                         dbname=url.database, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return len(rows)
+
+
+def test_the_daemon_outlives_dropped_database_connections(
+    tmp_path: Path, pg_url: str, http_server: HTTPServer, smtp_server: SMTPServer, daemons: list[Daemon]
+) -> None:
+    """PostgreSQL drops the daemon's connections again and again: it reconnects, goes on
+    polling and alerts each new story once per target."""
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
+    config = write_config(tmp_path, pg_url, http_server.url("/rss"), smtp_server, http_server.port)
+    daemon = Daemon(config)
+    daemons.append(daemon)
+    assert wait_for(lambda: len(http_server.posts("/hook")) == 1, 30), "first alert not sent"
+    # Three separate events (stories that share their words would be one event, alerted once).
+    news = [
+        ("RELOS talks resume in Moscow", "Negotiators met on Monday to discuss implementation."),
+        ("Navy chiefs sign RELOS protocol", "Admirals initialled the fuel accounting annex at Kochi."),
+        ("Federation Council backs RELOS", "Senators voted unanimously without debate on Wednesday."),
+    ]
+    items = [RELOS_ITEM, NOISE_ITEM]
+    for n, (title, summary) in enumerate(news):
+        assert _drop_connections(pg_url) >= 1, "the daemon holds no connection to drop"
+        items = [Item(f"d-{n}", title, summary, f"https://herald.example/d/{n}"), *items]
+        http_server.routes["/rss"] = Route(rss(items))
+        if not wait_for(lambda n=n: len(http_server.posts("/hook")) == n + 2, 30):
+            _code, err = daemon.stop()
+            raise AssertionError(f"{title!r} not alerted; daemon log:\n{err[-6000:]}")
+    assert wait_for(lambda: len(smtp_server.messages) == 4, 30)
+    time.sleep(3)  # more polls and delivery ticks: nothing may be repeated
+    code, err = daemon.stop()
+    assert code == 0, err
+    hook_titles = [p["title"] for p in http_server.posts("/hook")]
+    assert len(hook_titles) == len(set(hook_titles)) == 4
+    assert len(smtp_server.messages) == 4
