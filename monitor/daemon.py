@@ -82,6 +82,31 @@ def _watch_clock(
             reschedule_after_clock_step(scheduler, datetime.now(UTC))
 
 
+#: Jobs that may find their previous run still going: the next run picks up the work.
+_TICKS = frozenset({"poll", "deliver", "prune"})
+
+
+class _BusyTickFilter(logging.Filter):
+    """APScheduler warns "skipped: maximum number of running instances reached" when a job is
+    due while its last run is still going. For the ticks that is by design (a long poll or
+    delivery pass; the next tick picks up its work), and a warning would send an operator
+    looking for lost work, so it is logged at INFO, in our words. A skipped digest stays a
+    warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        job = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        job_id = getattr(job, "id", None)
+        if (
+            record.levelno == logging.WARNING
+            and "maximum number of running instances" in str(record.msg)
+            and job_id in _TICKS
+        ):
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+            record.msg = f"{job_id}: the last pass is still running; it goes on, this tick is skipped"
+            record.args = ()
+        return True
+
+
 def run_daemon(app: App, stop: threading.Event | None = None) -> int:
     """Run until a signal (or ``stop``) arrives; return the exit code."""
     stop = stop or threading.Event()
@@ -132,6 +157,8 @@ def run_daemon(app: App, stop: threading.Event | None = None) -> int:
         log.info("received %s: finishing the work in hand", signal.Signals(signum).name)
         stop.set()
 
+    busy = _BusyTickFilter()
+    logging.getLogger("apscheduler.scheduler").addFilter(busy)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     app.catch_up_digests()  # sent by the first delivery tick, which runs at once
     scheduler.start()
@@ -146,6 +173,7 @@ def run_daemon(app: App, stop: threading.Event | None = None) -> int:
         stop.wait()
     finally:
         scheduler.shutdown(wait=True)
+        logging.getLogger("apscheduler.scheduler").removeFilter(busy)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         app.close()

@@ -1,16 +1,18 @@
-"""The daemon's schedule when the system clock jumps: a real APScheduler scheduler (started
-paused, so no job runs) whose jobs were computed before the jump."""
+"""The daemon's schedule on a real APScheduler scheduler: when the system clock jumps (started
+paused, so no job runs, with jobs computed before the jump), and when a tick overruns."""
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from monitor.daemon import _watch_clock, reschedule_after_clock_step
+from monitor.daemon import _BusyTickFilter, _watch_clock, reschedule_after_clock_step
 from monitor.schedule import cron_trigger, last_fire_time
 
 
@@ -96,3 +98,38 @@ def test_the_period_a_digest_fires_for_is_the_time_just_reached(schedule: str, e
     names a new period rather than one already fired."""
     now = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
     assert last_fire_time(cron_trigger(schedule, "UTC"), now) == expected
+
+
+def _slow() -> None:
+    time.sleep(0.5)
+
+
+def _slow_digest() -> None:
+    time.sleep(0.5)
+
+
+def test_an_overrunning_tick_is_explained_not_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    """A delivery pass longer than the tick makes APScheduler skip the next tick with a warning
+    an operator would take for lost work; it is logged at INFO in our words. A digest skipped
+    this way stays a warning."""
+    scheduler = BackgroundScheduler(timezone=UTC, job_defaults={"max_instances": 1})
+    logger = logging.getLogger("apscheduler.scheduler")
+    busy = _BusyTickFilter()
+    logger.addFilter(busy)
+    caplog.set_level(logging.INFO, logger="apscheduler.scheduler")
+    try:
+        scheduler.add_job(_slow, "interval", id="deliver", seconds=0.1)
+        scheduler.add_job(_slow_digest, "interval", id="digest:morning", seconds=0.1)
+        scheduler.start()
+        time.sleep(1.0)
+    finally:
+        scheduler.shutdown(wait=True)
+        logger.removeFilter(busy)
+    skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
+    deliver = [r for r in skipped if "deliver" in r.getMessage()]
+    digest = [r for r in skipped if "_slow_digest" in r.getMessage()]
+    assert deliver and digest
+    assert {(r.levelname, r.getMessage()) for r in deliver} == {
+        ("INFO", "deliver: the last pass is still running; it goes on, this tick is skipped")
+    }
+    assert {r.levelname for r in digest} == {"WARNING"}
