@@ -184,3 +184,20 @@ def test_secrets_are_masked_in_failure_messages(store: Store, caplog: pytest.Log
     assert entry.last_error and "SuperSecret123" not in entry.last_error
     assert "SuperSecret123" not in caplog.text
     assert "SuperSecret123" not in notifier.targets["email"].masked
+
+
+def test_a_headline_cannot_ping_a_mattermost_channel(http_server: HTTPServer) -> None:
+    """Mattermost has no title field: apprise puts the title above the body, where it is
+    rendered like the body, so it is escaped the same way (it used to go out raw)."""
+    notifier = Notifier(
+        [NotificationConfig(name="chat", url=f"mmost://127.0.0.1:{http_server.port}/abcdefghijklmnop")],
+        Renderer(),
+    )
+    message = Renderer().alerts([_delivery()], "markdown")
+    assert "@channel" in message.title, "the raw headline is in the title"
+    assert notifier.send("chat", message) is None
+    (post,) = http_server.posts("/hooks/abcdefghijklmnop")
+    text = post["text"]
+    assert "RELOS" in text.splitlines()[0], "the title still leads the message"
+    assert "@channel" not in text and "<!here>" not in text and "<script>" not in text
+    assert "[pact](https://evil.example)" not in text

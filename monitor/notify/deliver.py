@@ -26,7 +26,7 @@ import apprise
 
 from monitor.config import DeliverySettings, NotificationConfig
 from monitor.notify.quiet import in_quiet_hours, last_quiet_window
-from monitor.notify.render import Format, Message, Renderer, by_story
+from monitor.notify.render import Format, Message, Renderer, by_story, escape_for
 from monitor.store import Delivery, Store
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ class _Target:
     apprise: Any
     format: Format
     masked: str
+    #: The service has no title field (Mattermost): apprise puts the title above the body,
+    #: where the service renders it as markup like the body.
+    title_in_body: bool
 
 
 def _format_for(url: str, configured: str) -> Format:
@@ -106,15 +109,19 @@ class Notifier:
                 # the server may not have seen as one: it would be retried, and sent twice.
                 service.socket_connect_timeout = service.socket_read_timeout = seconds
             masked = ", ".join(service.url(privacy=True) for service in obj)  # type: ignore[no-untyped-call]  # apprise is untyped
-            self.targets[target.name] = _Target(target, obj, fmt, masked)
+            title_in_body = any(service.title_maxlen <= 0 for service in obj)
+            self.targets[target.name] = _Target(target, obj, fmt, masked, title_in_body)
 
     def send(self, target: str, message: Message) -> str | None:
         """Send one message; return None on success or the reason it failed."""
         entry = self.targets.get(target)
         if entry is None:
             return self.invalid.get(target, f"target {target!r} is not configured")
+        # A headline in the title of a service that shows it as part of the body must be
+        # escaped like the body, or it could @channel a workspace or carry a forged link.
+        title = escape_for(message.format, message.title) if entry.title_in_body else message.title
         result = entry.apprise.notify(
-            body=message.body, title=message.title, body_format=_FORMATS[message.format], tag=target
+            body=message.body, title=title, body_format=_FORMATS[message.format], tag=target
         )
         if result:
             return None

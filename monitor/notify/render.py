@@ -40,6 +40,13 @@ def escape_chat(text: str) -> str:
     return _MENTION.sub("\\1\u2060", _CHAT_SPECIAL.sub(r"\\\1", text))
 
 
+def escape_for(fmt: Format, text: str) -> str:
+    """Feed text escaped for a message format: HTML, chat markdown, or plain text as it is."""
+    if fmt == "html":
+        return str(escape_html(text))
+    return escape_chat(text) if fmt == "markdown" else text
+
+
 def safe_link(url: str) -> str:
     """A URL fit to put in a message: http(s) only (no ``javascript:``), and characters that
     could end a markdown or Slack link (``<>|()`` and spaces) percent-encoded."""
