@@ -120,6 +120,9 @@ def test_delivery_reaches_smtp_and_webhook_and_marks_sent(
     assert mail["Subject"] == "[monitor] relos: RELOS story 0"
     assert {p.get_content_type() for p in mail.walk()} >= {"text/plain", "text/html"}
     assert "RELOS story 0" in body_text(mail)
+    # Mail readers showing only the plain-text part still get the story's address.
+    (plain,) = [part for part in mail.walk() if part.get_content_type() == "text/plain"]
+    assert "https://herald.example/0" in body_text(plain)
     (post,) = http_server.posts("/hook")
     assert "RELOS story 0" in post["message"]
     assert store.outbox_counts() == {"sent": 2}
