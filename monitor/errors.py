@@ -49,14 +49,19 @@ class RuleError(ConfigError):
 
         A query written over several YAML lines shows only the line at fault, with its number;
         a long line only the part around the place. The caret is placed by what a terminal
-        shows: Devanagari vowel signs and other combining marks take no column."""
-        start = self.query.rfind("\n", 0, self.position) + 1
-        end = self.query.find("\n", self.position)
+        shows: Devanagari vowel signs and other combining marks take no column. An error at
+        the end of a query (``AND`` with nothing after it) is shown after its last word, not on
+        the empty line a YAML block leaves at the end."""
+        position = self.position
+        if not self.query[position:].strip():
+            position = min(position, len(self.query.rstrip()))
+        start = self.query.rfind("\n", 0, position) + 1
+        end = self.query.find("\n", position)
         line = self.query[start : len(self.query) if end < 0 else end]
-        column = self.position - start
-        where = f"position {self.position}"
+        column = position - start
+        where = f"position {position}"
         if "\n" in self.query.strip():
-            where += f" (line {self.query.count(chr(10), 0, self.position) + 1} of the query)"
+            where += f" (line {self.query.count(chr(10), 0, position) + 1} of the query)"
         if column > _WINDOW:  # keep the place in view
             cut = column - _WINDOW // 2
             line, column = "…" + line[cut:], column - cut + 1

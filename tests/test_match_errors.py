@@ -76,6 +76,27 @@ def test_bad_query_reports_position_and_expectation(query: str, position: int, m
     assert "rule 'bad-rule'" in str(error)
 
 
+def test_a_multi_line_query_shows_the_line_at_fault() -> None:
+    """A query written over YAML lines shows the line holding the error, with its number."""
+    with pytest.raises(RuleError) as caught:
+        compile_query("RELOS\nOR (India AND AND Russia)\nOR Duma\n")
+    assert str(caught.value).endswith(
+        "position 20 (line 2 of the query): expected a term or '(' after AND\n"
+        "    OR (India AND AND Russia)\n"
+        "                  ^"
+    )
+
+
+def test_an_error_at_the_end_of_a_yaml_block_points_after_the_last_word() -> None:
+    """``query: |`` leaves a newline at the end: an AND with nothing after it is shown on its
+    own line, after the AND, not on an empty line below."""
+    with pytest.raises(RuleError) as caught:
+        compile_query("RELOS\nOR (India AND\n")
+    assert str(caught.value).endswith(
+        "(line 2 of the query): expected a term or '(' after AND\n    OR (India AND\n                 ^"
+    )
+
+
 def test_rule_error_is_a_config_error() -> None:
     """A bad rule is a configuration problem, so the config loader's handler catches it."""
     with pytest.raises(ConfigError):
