@@ -474,8 +474,12 @@ def _config_error(exc: ValidationError, path: Path, data: Mapping[str, Any]) -> 
         file, key = _locate(path, data, tuple(error["loc"]))
         if error["type"] == "extra_forbidden":
             name = str(error["loc"][-1])
+            homes = [where for where, model in _SECTIONS.items() if name in _keys(model)]
             close = difflib.get_close_matches(name, _FIELD_NAMES, n=1)
-            message = f"unknown key {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+            if homes:  # a real key in the wrong place ("timezone" at the top level)
+                message = f"{name!r} is not a key here; it belongs " + " or ".join(homes)
+            else:
+                message = f"unknown key {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
         elif error["type"] == "missing":
             message = "required key is missing"
         else:
@@ -553,11 +557,30 @@ def _check_references(settings: Settings) -> None:
                 )
 
 
+#: Fields the loader fills in, never written in a config file.
+_INTERNAL = frozenset({"source", "rule_sources", "list_sources"})
+
+
+def _keys(model: type[_Strict]) -> set[str]:
+    return set(model.model_fields) - _INTERNAL
+
+
 def _field_names() -> list[str]:
     """Every key a config can hold, for "did you mean" on an unknown one."""
-    internal = {"source", "rule_sources", "list_sources"}
-    return sorted({name for model in _Strict.__subclasses__() for name in model.model_fields} - internal)
+    return sorted({name for model in _Strict.__subclasses__() for name in model.model_fields} - _INTERNAL)
 
 
 _FIELD_NAMES = _field_names()
+#: Where each kind of key lives, to say where a key written in the wrong place belongs.
+_SECTIONS: dict[str, type[_Strict]] = {
+    "at the top level": Settings,
+    "in a feed (feeds:)": FeedConfig,
+    "in a rule (rules:)": RuleConfig,
+    "in a notification target (notifications:)": NotificationConfig,
+    "under fetch:": FetchSettings,
+    "under fulltext:": FulltextSettings,
+    "under dedup:": DedupSettings,
+    "under delivery:": DeliverySettings,
+    "under health:": HealthSettings,
+}
 

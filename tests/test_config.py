@@ -145,6 +145,18 @@ def test_every_problem_is_listed_with_a_hint_for_a_misspelt_key(tmp_path: Path) 
     assert f"{path}: feeds[0].ulr: unknown key 'ulr' (did you mean 'url'?)" in str(info.value)
 
 
+def test_a_key_in_the_wrong_place_says_where_it_belongs(tmp_path: Path) -> None:
+    """``timezone`` at the top level is a real key written in the wrong place: the message says
+    where it goes (it used to suggest "did you mean 'timezone'?")."""
+    path = _write(tmp_path, GOOD + "timezone: Asia/Kolkata\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={})
+    assert (
+        f"{path}: timezone: 'timezone' is not a key here; it belongs in a notification target"
+        " (notifications:)"
+    ) in str(info.value)
+
+
 def test_a_key_written_twice_is_an_error(tmp_path: Path) -> None:
     """Plain YAML keeps the last of two equal keys; a config must not silently do so."""
     path = _write(tmp_path, GOOD + "database: sqlite:///b.db\n")
