@@ -33,6 +33,17 @@ def _duration(text: str) -> str:
     return text
 
 
+def _count(text: str) -> int:
+    """An argparse type for --limit: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 1 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="monitor",
@@ -61,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     hits.add_argument("--format", choices=("table", "jsonl"), default="table")
     hits.add_argument("--since", type=_duration, help="only stories published within DURATION (e.g. 24h, 7d)")
     hits.add_argument("--rule", help="only hits of this rule")
-    hits.add_argument("--limit", type=int, default=None)
+    hits.add_argument("--limit", type=_count, default=None)
     hits.set_defaults(func=cmd_hits)
 
     match = sub.add_parser("match", help="try a rule or a query on a text, file or URL")
@@ -82,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument(
         "--since", default="30d", type=_duration, help="stories published within DURATION (default 30d)"
     )
-    back.add_argument("--limit", type=int, default=50, help="stories to list (default 50)")
+    back.add_argument("--limit", type=_count, default=50, help="stories to list (default 50)")
     back.set_defaults(func=cmd_backtest)
 
     clusters = sub.add_parser("clusters", help="news events: stories grouped across outlets")
@@ -112,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("pending", "held", "failed", "sent", "dead"),
         help="only rows in this state (failed: pending after a failed attempt)",
     )
-    outbox.add_argument("--limit", type=int, default=100)
+    outbox.add_argument("--limit", type=_count, default=100)
     outbox.set_defaults(func=cmd_outbox)
 
     sub.add_parser("feeds", help="feeds and their fetch state").set_defaults(func=cmd_feeds)

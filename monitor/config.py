@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CONFIG = Path("config/monitor.yaml")
 _RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_HOST_PORT = re.compile(r"^[\w.-]+:\d+(?:/|$)")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -89,6 +90,10 @@ class FeedConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _check_url(cls, url: str) -> str:
+        if not url.strip():
+            raise ValueError("the URL is empty (an unset environment variable?)")
+        if _HOST_PORT.match(url):  # "127.0.0.1:8701/rss.xml" would be read as a file name
+            raise ValueError(f"{url!r} looks like a host and port without a scheme: write http://{url}")
         parts = urlsplit(url)
         if parts.scheme in ("http", "https"):
             if not parts.hostname:
@@ -323,6 +328,21 @@ def _expand_env(value: Any, env: Mapping[str, str]) -> Any:
     return value
 
 
+_Loc = tuple[int | str, ...]
+
+
+def _unclosed_reference(value: Any, loc: _Loc = ()) -> tuple[_Loc, str] | None:
+    """Where a ``${`` is left after expansion (``${MAIL_URL`` without its brace), and the value."""
+    if isinstance(value, str):
+        return (loc, value) if "${" in value else None
+    items = enumerate(value) if isinstance(value, list) else value.items() if isinstance(value, dict) else ()
+    for key, item in items:
+        found = _unclosed_reference(item, (*loc, key))
+        if found:
+            return found
+    return None
+
+
 def _key_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
@@ -415,7 +435,9 @@ def _resolve_local_feeds(path: Path, data: dict[str, Any]) -> None:
     """Relative feed paths are relative to the config file, so a config works from any cwd."""
     for feed in data.get("feeds") or []:
         url = feed.get("url") if isinstance(feed, dict) else None
-        if isinstance(url, str) and url and not urlsplit(url).scheme and not Path(url).is_absolute():
+        if not isinstance(url, str) or not url or urlsplit(url).scheme or _HOST_PORT.match(url):
+            continue  # a URL, or a mistake the validator names
+        if not Path(url).is_absolute():
             feed["url"] = str((path.parent / url).resolve())
 
 
@@ -426,6 +448,11 @@ def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Set
     data = _read_yaml(path)
     _merge_includes(path, data)
     data = _expand_env(data, env)
+    unclosed = _unclosed_reference(data)
+    if unclosed is not None:
+        file, key = _locate(path, data, unclosed[0])
+        message = f"{unclosed[1]!r}: '${{' without its closing '}}' (write ${{VAR}})"
+        raise ConfigError(message, file=file, key=key)
     _resolve_local_feeds(path, data)
     data["database"] = _database_beside(path, data.get("database", Settings.model_fields["database"].default))
     if env.get("MONITOR_DATABASE_URL"):
@@ -482,6 +509,8 @@ def _config_error(exc: ValidationError, path: Path, data: Mapping[str, Any]) -> 
                 message = f"unknown key {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
         elif error["type"] == "missing":
             message = "required key is missing"
+        elif error["type"] in ("tuple_type", "list_type"):  # "rules: relos" for "rules: [relos]"
+            message = f"should be a list, e.g. [a, b], not {error['input']!r}"
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
         lines.append(f"{file}: {key}: {message}")

@@ -26,11 +26,21 @@ class MonitorError(Exception):
 class ConfigError(MonitorError):
     """The configuration cannot be used; ``str()`` says file, key and what is wrong."""
 
+    #: What the message starts with: what kind of input was wrong.
+    kind = "config"
+
     def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
         self.file = file
         self.key = key
         where = ": ".join(part for part in (file, key) if part)
-        super().__init__(f"config: {where}: {message}" if where else f"config: {message}")
+        super().__init__(f"{self.kind}: {where}: {message}" if where else f"{self.kind}: {message}")
+
+
+class UsageError(ConfigError):
+    """A command-line option or argument cannot be used; ``key`` names it. Exits like a config
+    problem (2), but is not one."""
+
+    kind = "usage"
 
 
 class RuleError(ConfigError):

@@ -145,6 +145,33 @@ def test_every_problem_is_listed_with_a_hint_for_a_misspelt_key(tmp_path: Path) 
     assert f"{path}: feeds[0].ulr: unknown key 'ulr' (did you mean 'url'?)" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("${HERALD_FEED}", "feeds[0].url: the URL is empty (an unset environment variable?)"),
+        ("127.0.0.1:8701/rss.xml", "looks like a host and port without a scheme: write http://127.0.0.1:8701/rss.xml"),
+        ("${HERALD_FEED", "feeds[0].url: '${HERALD_FEED': '${' without its closing '}' (write ${VAR})"),
+    ],
+)
+def test_feed_urls_that_could_only_fail_at_poll_time_are_refused(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    """An unset variable, a host:port without http:// (read as a file name) and an unclosed
+    ${ are found when the config loads, not at the first poll."""
+    path = _write(tmp_path, GOOD.replace("https://herald.example/rss", url))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={"MAIL_URL": "mailto://a@b.example"})
+    assert message in str(info.value)
+
+
+def test_a_single_value_where_a_list_belongs_says_so(tmp_path: Path) -> None:
+    """``rules: relos`` for ``rules: [relos]`` gets plain words, not pydantic's "valid tuple"."""
+    path = _write(tmp_path, GOOD.replace("    rules: [relos]", "    rules: relos"))
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={"MAIL_URL": "mailto://a@b.example"})
+    assert "notifications[0].rules: should be a list, e.g. [a, b], not 'relos'" in str(info.value)
+
+
 def test_a_key_in_the_wrong_place_says_where_it_belongs(tmp_path: Path) -> None:
     """``timezone`` at the top level is a real key written in the wrong place: the message says
     where it goes (it used to suggest "did you mean 'timezone'?")."""

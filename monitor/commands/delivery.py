@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from monitor.commands.common import settings_of, store_of, table, when
-from monitor.errors import ConfigError
+from monitor.errors import UsageError
 from monitor.models import Story
 
 
@@ -48,7 +48,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
     for name in names:
         if name not in known:
             known_list = ", ".join(known)
-            raise ConfigError(f"unknown notification target {name!r} (known: {known_list})", key="--target")
+            raise UsageError(f"unknown notification target {name!r} (known: {known_list})", key="--target")
         entry = notifier.targets.get(name)
         if entry is None:
             print(f"{name}: SKIPPED: its URL is empty (is the environment variable set?)")
@@ -93,7 +93,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     store = store_of(args)
     if args.action == "retry":
         if not args.ids and not args.all_dead:
-            raise ConfigError("name outbox row IDs or --all-dead", key="outbox retry")
+            raise UsageError("name outbox row IDs or --all-dead", key="outbox retry")
         count = store.retry(args.ids, all_dead=args.all_dead, now=datetime.now(UTC))
         print(f"requeued {count} row(s); they are sent at the next delivery tick or `monitor run --once`")
         if args.ids and count < len(set(args.ids)):
@@ -104,7 +104,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             return 1
         return 0
     if args.ids or args.all_dead:
-        raise ConfigError("row IDs and --all-dead go with `monitor outbox retry`", key="outbox")
+        raise UsageError("row IDs and --all-dead go with `monitor outbox retry`", key="outbox")
     entries = store.list_outbox(status=args.status, limit=args.limit)
     rows = [
         (

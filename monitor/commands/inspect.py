@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from monitor.commands.common import plural, settings_of, store_of, table, when
 from monitor.config import parse_duration
-from monitor.errors import ConfigError
+from monitor.errors import UsageError
 
 
 def cmd_hits(args: argparse.Namespace) -> int:
@@ -17,7 +17,7 @@ def cmd_hits(args: argparse.Namespace) -> int:
     records = store_of(args).list_hits(since=since, rule=args.rule, limit=args.limit)
     rules = [r.name for r in settings_of(args).rules]
     if args.rule and not records and args.rule not in rules:  # a rule since removed may have hits
-        raise ConfigError(f"no rule {args.rule!r} in the config (known: {', '.join(rules)})", key="--rule")
+        raise UsageError(f"no rule {args.rule!r} in the config (known: {', '.join(rules)})", key="--rule")
     if args.format == "jsonl":
         for r in records:
             print(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitor.commands.common import settings_of, store_of
 from monitor.config import Settings, parse_duration
-from monitor.errors import ConfigError
+from monitor.errors import UsageError
 from monitor.models import Story
 
 
@@ -19,15 +19,17 @@ def _rule_set(args: argparse.Namespace, settings: Settings):  # type: ignore[no-
     from monitor.errors import RuleError
     from monitor.match import compile_query
 
-    if args.query:
+    if args.query is not None:
+        if not args.query.strip():  # an unset shell variable: do not quietly try every rule
+            raise UsageError("the query is empty", key="--query")
         try:
             return compile_query(args.query, settings.term_lists), "query"
         except RuleError as exc:
-            raise ConfigError(exc.located, key="--query") from exc
+            raise UsageError(exc.located, key="--query") from exc
     rules = compile_settings_rules(settings)
     if args.rule and args.rule not in {r.name for r in rules.rules}:
         known = ", ".join(r.name for r in rules.rules)
-        raise ConfigError(f"unknown rule {args.rule!r} (known: {known})", key="--rule")
+        raise UsageError(f"unknown rule {args.rule!r} (known: {known})", key="--rule")
     return rules, args.rule
 
 
@@ -58,7 +60,7 @@ def _story_to_try(args: argparse.Namespace, settings: Settings) -> Story:
         try:
             raw = Path(args.file).read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            raise ConfigError(f"cannot read {args.file}: {exc.strerror or exc}", key="--file") from exc
+            raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}", key="--file") from exc
         text = html_to_text(raw) if args.file.endswith((".html", ".htm")) else raw
     else:
         text = args.text

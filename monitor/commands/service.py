@@ -6,8 +6,8 @@ import argparse
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from monitor.commands.common import app_of, human, mask_db, settings_of
-from monitor.errors import ConfigError
+from monitor.commands.common import app_of, human, mask_db, plural, settings_of
+from monitor.errors import UsageError
 
 if TYPE_CHECKING:
     from monitor.store import Store
@@ -90,11 +90,11 @@ def _prune(args: argparse.Namespace, store: Store) -> int:
         return 1
     window = settings_of(args).dedup.window
     if keep < window:
-        raise ConfigError(
+        raise UsageError(
             f"{human(keep)} is shorter than dedup.window ({human(window)}): forgetting a story whose "
             "news event is still open would alert that event again",
             key="--older-than",
         )
     pruned = store.prune(datetime.now(UTC) - keep)
-    print(f"forgot {pruned} stor(y/ies) first seen and published more than {human(keep)} ago")
+    print(f"forgot {plural(pruned, 'story', 'stories')} first seen and published more than {human(keep)} ago")
     return 0
