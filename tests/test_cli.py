@@ -344,3 +344,27 @@ def test_tables_cut_and_pad_by_what_a_terminal_shows(capsys: pytest.CaptureFixtu
     lines = capsys.readouterr().out.splitlines()
     assert [display_width(line[: line.rindex(" ") + 1]) for line in lines] == [32, 32, 32]
     assert lines[1].split("  ")[0].endswith("…")
+
+
+def test_outbox_shows_when_a_failed_or_quiet_alert_goes_out(
+    tmp_path: Path, http_server: HTTPServer, smtp_server: SMTPServer
+) -> None:
+    """A failed row shows its retry time, and a row held by its target's quiet hours says
+    "quiet" with the time they end, rather than "pending" at a time already past."""
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    start, end = (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=2)).strftime("%H:%M")
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM]))
+    config = write_config(
+        tmp_path, f"sqlite:///{tmp_path}/m.db", http_server.url("/rss"), smtp_server, http_server.port,
+        extra=f'    quiet_hours: "{start}-{end}"\n',  # on the chat target, the last one
+    )
+    smtp_server.stop()
+    monitor(config, "run", "--once")
+    rows = [line for line in monitor(config, "outbox").stdout.splitlines() if line[:1].isdigit()]
+    lines = {line.split()[1]: line for line in rows}
+    email, chat = lines["email"].split(), lines["chat"].split()
+    assert email[3] == "failed" and email[7] != "-", lines["email"]  # its retry time is shown
+    assert chat[3] == "quiet", lines["chat"]
+    assert f"{chat[7]} {chat[8]}" == (now + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M")

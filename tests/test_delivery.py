@@ -11,7 +11,7 @@ import pytest
 
 from monitor.config import DeliverySettings, NotificationConfig, RateLimit
 from monitor.notify import DeliveryReport, Notifier, Renderer, deliver_pending
-from monitor.notify.quiet import in_quiet_hours, last_quiet_window
+from monitor.notify.quiet import in_quiet_hours, last_quiet_window, quiet_until
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
 from tests.factories import digest_config, queue_hits
 from tests.servers import HTTPServer, SMTPServer, body_text
@@ -109,6 +109,14 @@ def test_quiet_window_arithmetic() -> None:
         datetime(2026, 11, 20, 16, 30, tzinfo=UTC),
         datetime(2026, 11, 21, 1, 30, tzinfo=UTC),
     )
+    # In the window, before and after local midnight: it ends at 07:00 IST, 01:30 UTC.
+    assert quiet_until(window, "Asia/Kolkata", datetime(2026, 11, 20, 17, 0, tzinfo=UTC)) == datetime(
+        2026, 11, 21, 1, 30, tzinfo=UTC
+    )
+    assert quiet_until(window, "Asia/Kolkata", datetime(2026, 11, 20, 20, 0, tzinfo=UTC)) == datetime(
+        2026, 11, 21, 1, 30, tzinfo=UTC
+    )
+    assert quiet_until(window, "Asia/Kolkata", datetime(2026, 11, 20, 6, 0, tzinfo=UTC)) is None
 
 
 def test_webhook_500_then_429_is_retried_and_delivered_once(store: Store, http_server: HTTPServer) -> None:

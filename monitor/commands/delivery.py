@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from monitor.commands.common import settings_of, store_of, table, when
 from monitor.errors import UsageError
 from monitor.models import Story
+from monitor.notify.quiet import quiet_until
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
@@ -106,20 +107,30 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     if args.ids or args.all_dead:
         raise UsageError("row IDs and --all-dead go with `monitor outbox retry`", key="outbox")
     entries = store.list_outbox(status=args.status, limit=args.limit)
-    rows = [
-        (
-            str(e.id),
-            e.target,
-            e.kind,
-            e.status,
-            str(e.attempts),
-            when(e.created_at),
-            when(e.next_attempt_at if e.status == "pending" else e.sent_at),
-            e.subject,
-            e.last_error or "",
+    now = datetime.now(UTC)
+    targets = {t.name: t for t in settings_of(args).notifications}
+    rows = []
+    for e in entries:
+        status, next_at = e.status, e.next_attempt_at if e.status in ("pending", "failed") else e.sent_at
+        target = targets.get(e.target)
+        until = None
+        if status in ("pending", "failed") and target is not None and target.quiet_hours is not None:
+            until = quiet_until(target.quiet_hours, target.timezone, now)
+        if until is not None:  # held back by the target's quiet hours, whatever its retry time
+            status, next_at = "quiet", max(until, next_at) if next_at else until
+        rows.append(
+            (
+                str(e.id),
+                e.target,
+                e.kind,
+                status,
+                str(e.attempts),
+                when(e.created_at),
+                when(next_at),
+                e.subject,
+                e.last_error or "",
+            )
         )
-        for e in entries
-    ]
     table(
         ("id", "target", "kind", "status", "tries", "queued", "next/sent", "subject", "last error"),
         rows,

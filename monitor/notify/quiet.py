@@ -28,3 +28,16 @@ def last_quiet_window(window: tuple[time, time], timezone: str, now: datetime) -
     if start_at >= end_at:
         start_at -= timedelta(days=1)
     return start_at.astimezone(UTC), end_at.astimezone(UTC)
+
+
+def quiet_until(window: tuple[time, time], timezone: str, now: datetime) -> datetime | None:
+    """When the quiet period ``now`` falls in ends (UTC), or None outside quiet hours: what
+    ``monitor outbox`` shows as a held alert's next attempt."""
+    if not in_quiet_hours(window, timezone, now):
+        return None
+    zone = ZoneInfo(timezone)
+    local_now = now.astimezone(zone)
+    end_at = datetime.combine(local_now.date(), window[1], zone)
+    if end_at <= local_now:
+        end_at += timedelta(days=1)
+    return end_at.astimezone(UTC)
