@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -144,6 +144,17 @@ def to_utc(value: datetime | None, fallback: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+#: How far ahead of our clock a feed's date may be before it is taken as wrong (clock skew).
+_CLOCK_SLACK = timedelta(minutes=10)
+
+
+def _not_after(published: datetime, fetched: datetime) -> datetime:
+    """A story cannot be published after we fetched it: a date ahead (a wrong time zone, a
+    scheduled post) would sort it above today's news for days. The fetch time is taken instead,
+    as for an undated entry."""
+    return fetched if published > fetched + _CLOCK_SLACK else published
+
+
 def story_guid(entry: RawEntry, url: str, title: str) -> str:
     """The entry's own GUID, else its canonical link, else a hash of its title: stable across polls."""
     if entry.guid and entry.guid.strip():
@@ -176,7 +187,7 @@ def normalise(entry: RawEntry, *, feed: str, fetched: datetime) -> Story:
         url=url or f"urn:monitor:{feed}:{guid}",
         title=title,
         summary=summary,
-        published=to_utc(entry.published, fetched),
+        published=_not_after(to_utc(entry.published, fetched), to_utc(fetched, fetched)),
         fetched=to_utc(fetched, fetched),
         link=link,
         body=content if len(content) > len(summary) else None,

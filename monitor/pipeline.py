@@ -180,6 +180,8 @@ def _held_back(story: Story, cutoff: datetime | None, forgotten: datetime | None
     """Why a new story is stored without an alert, or None to alert it."""
     if cutoff is not None and story.published < cutoff:
         return "older than max_age on first poll"
+    if cutoff is not None and story.published == story.fetched:  # the normaliser's "undated"
+        return "undated, on the feed's first poll: it may be old"
     if forgotten is not None and story.published < forgotten:
         return "older than retention: it may have been alerted before it was forgotten"
     return None

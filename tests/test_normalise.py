@@ -76,6 +76,19 @@ def test_undated_entry_gets_fetch_time_and_linkless_entry_a_unique_url() -> None
     assert story.url == "urn:monitor:F:g-1"
 
 
+@pytest.mark.parametrize(
+    ("ahead", "kept"), [(timedelta(minutes=5), True), (timedelta(hours=5, minutes=30), False)]
+)
+def test_a_date_ahead_of_the_fetch_is_taken_as_wrong(ahead: timedelta, kept: bool) -> None:
+    """A few minutes ahead is clock skew and kept; hours or years ahead (IST written as UTC, a
+    scheduled post) would sit atop `monitor hits` for days, so the fetch time is used."""
+    entry = RawEntry(
+        guid="g-1", link="https://a.example/1", title="t", summary_html="", published=FETCHED + ahead
+    )
+    story = normalise(entry, feed="F", fetched=FETCHED)
+    assert story.published == (FETCHED + ahead if kept else FETCHED)
+
+
 def test_aggregator_entry_uses_publisher_url_and_name() -> None:
     """A Google-News-style entry carrying the publisher's URL and name is stored under them."""
     entry = RawEntry(

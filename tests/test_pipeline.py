@@ -68,6 +68,32 @@ def test_new_matching_story_is_stored_with_hit_and_queued_once(
     assert state.polls_ok == 2 and state.stories == 2 and state.last_status == "200"
 
 
+_UNDATED = (
+    b'<?xml version="1.0"?><rss version="2.0"><channel><title>Undated</title>'
+    b"<item><title>RELOS: what the pact means</title><link>https://herald.example/explainer</link>"
+    b"<guid>u-1</guid><description>An explainer of unknown age.</description></item>"
+    b"</channel></rss>"
+)
+
+
+def test_undated_stories_are_not_alerted_on_a_feeds_first_poll(
+    store: Store, client: httpx.Client, http_server: HTTPServer
+) -> None:
+    """A first poll alerts only what is dated within max_age: an undated entry may be years old
+    (it used to be alerted). It is stored and matched; a later undated story is alerted."""
+    http_server.routes["/rss"] = Route(_UNDATED)
+    ctx = _ctx(store, client, {"Herald": http_server.url("/rss")})
+    first = poll_feed(_state(store, "Herald"), ctx)
+    assert (first.new_stories, first.hits) == (1, 1)
+    assert store.outbox_counts() == {}
+    later = _UNDATED.replace(b"<item>", b"<item><title>RELOS talks resume</title><guid>u-2</guid>"
+                             b"<link>https://herald.example/talks</link></item><item>", 1)
+    http_server.routes["/rss"] = Route(later)
+    second = poll_feed(_state(store, "Herald"), ctx)
+    assert (second.new_stories, second.hits) == (1, 1)
+    assert store.outbox_counts() == {"pending": 1}
+
+
 def test_not_modified_feed_costs_no_parse(
     store: Store, client: httpx.Client, http_server: HTTPServer
 ) -> None:
