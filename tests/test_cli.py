@@ -333,6 +333,22 @@ def test_check_notes_operators_written_in_lower_case(tmp_path: Path) -> None:
     assert "note: 'or' in lower case is a word to search for, not an operator" in result.stdout
 
 
+def test_check_points_out_a_feed_file_that_is_not_there(tmp_path: Path) -> None:
+    """A mistyped local feed path would only fail at the first poll: `check` marks it."""
+    (tmp_path / "here.xml").write_bytes(rss([RELOS_ITEM]))
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        "feeds:\n  - name: Here\n    url: here.xml\n  - name: Gone\n    url: samples/nothere.xml\n"
+        "rules:\n  - name: r\n    query: RELOS\n",
+        encoding="utf-8",
+    )
+    result = monitor(config, "check")
+    assert result.returncode == 0, result.stderr
+    here, gone = (line for line in result.stdout.splitlines() if " every " in line)
+    assert "[no such file]" not in here
+    assert gone.endswith("[no such file]") and "samples/nothere.xml" in gone
+
+
 def test_tables_cut_and_pad_by_what_a_terminal_shows(capsys: pytest.CaptureFixture[str]) -> None:
     """A Devanagari headline's vowel signs take no column: the next column still lines up, and a
     long headline is cut to the column's width, quickly however long it is."""

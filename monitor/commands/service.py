@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
 
 from monitor.commands.common import app_of, human, mask_db, plural, settings_of
 from monitor.errors import UsageError
@@ -28,6 +30,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_daemon(app)
 
 
+def _missing_file(url: str) -> bool:
+    """Whether a feed read from a local file (a path or file://) names a file that is not there."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("", "file"):
+        return False
+    return not Path(unquote(parts.path) if parts.scheme else url).is_file()
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.app import build_notifier, compile_settings_rules
     from monitor.match.syntax import lower_case_operators
@@ -41,6 +51,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"feeds: {len(settings.feeds)} ({len(enabled)} enabled)")
     for feed in settings.feeds:
         state = "" if feed.enabled else "  [disabled]"
+        if _missing_file(feed.url):  # polls would fail; the path is probably mistyped
+            state += "  [no such file]"
         print(f"  - {feed.name}: {feed.url} every {human(settings.feed_interval(feed))}{state}")
     print(f"term lists: {', '.join('@' + n for n in settings.term_lists) or 'none'}")
     print(f"rules: {len(rules.rules)}")
