@@ -254,7 +254,9 @@ class App:
                 title = f"[monitor] feed recovered: {change.feed}"
             else:
                 title = f"[monitor] feed {change.state}: {change.feed}"
-            log.warning("%s: %s", title.removeprefix("[monitor] "), change.detail)
+            # Trouble is a warning; a recovery is good news.
+            level = logging.INFO if change.state == "ok" else logging.WARNING
+            log.log(level, "%s: %s", title.removeprefix("[monitor] "), change.detail)
             if self.settings.admin:
                 self.store.enqueue_notice(self.settings.admin, title, f"{change.feed}: {change.detail}", now)
 

@@ -107,13 +107,6 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             saved = _save(ctx, feed.id, story, matches, keys.get(story.guid, ()), alert, status, now)
             if saved is None:
                 continue  # another worker or feed stored it first
-            if saved.suppressed:
-                log.info(
-                    "%s: %r joins an event already alerted: %d alert(s) not repeated",
-                    feed.name,
-                    story.title,
-                    saved.suppressed,
-                )
             new_stories += 1
             hits += len(matches)
             for match in matches:
@@ -125,6 +118,13 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
                     story.url,
                     ", ".join(match.terms),
                     "" if alert else f" [not alerted: {held_back}]",
+                )
+            if saved.suppressed:  # after what matched, which it explains
+                log.info(
+                    "%s: %r joins an event already alerted: %d alert(s) not repeated",
+                    feed.name,
+                    story.title,
+                    saved.suppressed,
                 )
         ctx.store.record_poll(
             feed.id,

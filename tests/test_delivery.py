@@ -192,6 +192,7 @@ def test_feed_health_is_told_once_when_failing_and_once_on_recovery(store: Store
     changes = store.health_changes(now, timedelta(hours=6), timedelta(days=3), ["Herald"])
     assert [(c.feed, c.state) for c in changes] == [("Herald", "failing")]
     assert "HTTP 500" in changes[0].detail
+    assert "no successful poll yet (added " in changes[0].detail, "it never succeeded"
     assert store.health_changes(now, timedelta(hours=6), timedelta(days=3), ["Herald"]) == []
     store.record_poll(feed, now=now, next_poll=now, status="200", new_stories=2)
     (recovered,) = store.health_changes(now, timedelta(hours=6), timedelta(days=3), ["Herald"])

@@ -1151,8 +1151,13 @@ class Store:
                 since_ok = row.last_success_at or row.created_at
                 if row.consecutive_errors and since_ok <= now - failing_after:
                     state = "failing"
+                    since = (
+                        f"since {since_ok:%Y-%m-%d %H:%M} UTC"
+                        if row.last_success_at
+                        else f"yet (added {since_ok:%Y-%m-%d %H:%M} UTC)"
+                    )
                     detail = (
-                        f"no successful poll since {since_ok:%Y-%m-%d %H:%M} UTC "
+                        f"no successful poll {since} "
                         f"({row.consecutive_errors} failures in a row); last error: {row.last_error}"
                     )
                 elif row.last_success_at and (row.last_new_at or row.created_at) <= now - silent_after:
