@@ -333,6 +333,14 @@ def test_check_notes_operators_written_in_lower_case(tmp_path: Path) -> None:
     assert "note: 'or' in lower case is a word to search for, not an operator" in result.stdout
 
 
+def test_feeds_lists_configured_feeds_before_their_first_poll(setup: Path) -> None:
+    """A new install (or a feed just added) shows its feeds as not polled yet, not "(none)"."""
+    result = monitor(setup, "feeds")
+    assert result.returncode == 0, result.stderr
+    (row,) = [line for line in result.stdout.splitlines() if line.startswith("Test Herald")]
+    assert row.rstrip().endswith("not polled yet")
+
+
 def test_check_points_out_a_feed_file_that_is_not_there(tmp_path: Path) -> None:
     """A mistyped local feed path would only fail at the first poll: `check` marks it."""
     (tmp_path / "here.xml").write_bytes(rss([RELOS_ITEM]))

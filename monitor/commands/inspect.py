@@ -65,6 +65,13 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         )
         for f in feeds
     ]
+    # Feeds the daemon has not started on yet (a new config, or a feed just added) are shown too.
+    known = {f.name for f in feeds}
+    rows += [
+        (f.name, "-", "-", "0", "-", "0", "not polled yet")
+        for f in settings_of(args).feeds
+        if f.name not in known and f.enabled
+    ]
     table(
         ("feed", "last fetch", "status", "errors", "next poll", "stories", "last error"),
         rows,
