@@ -4,7 +4,8 @@ Every message names the stage and the subject, e.g. ``fetch: https://x/rss: time
 
     MonitorError
     ├── ConfigError            bad YAML, unknown key, bad value (carries file and key)
-    │   └── RuleError          a query that does not parse (carries rule, position, expected)
+    │   ├── RuleError          a query that does not parse (carries rule, position, expected)
+    │   └── UsageError         a bad command-line option or argument (key names the option)
     ├── FetchError             network or HTTP trouble for one URL
     │   ├── FetchTimeout
     │   ├── HTTPStatusError    carries status and Retry-After seconds
