@@ -594,12 +594,6 @@ def _keys(model: type[_Strict]) -> set[str]:
     return set(model.model_fields) - _INTERNAL
 
 
-def _field_names() -> list[str]:
-    """Every key a config can hold, for "did you mean" on an unknown one."""
-    return sorted({name for model in _Strict.__subclasses__() for name in model.model_fields} - _INTERNAL)
-
-
-_FIELD_NAMES = _field_names()
 #: Where each kind of key lives, to say where a key written in the wrong place belongs.
 _SECTIONS: dict[str, type[_Strict]] = {
     "at the top level": Settings,
@@ -611,5 +605,8 @@ _SECTIONS: dict[str, type[_Strict]] = {
     "under dedup:": DedupSettings,
     "under delivery:": DeliverySettings,
     "under health:": HealthSettings,
+    "in a target's rate_limit:": RateLimit,
 }
+#: Every key a config can hold, for "did you mean" on an unknown one.
+_FIELD_NAMES = sorted(set().union(*(_keys(model) for model in _SECTIONS.values())))
 
