@@ -2,7 +2,9 @@
 
 The schedule is built from the config at each start (no persistent job store: jobs would be
 pickled and go stale). SIGTERM/SIGINT stop taking new work, let the work in hand finish, and
-exit 0.
+exit 0. SIGHUP reloads the config: a new one that does not load is logged and the running one
+stays; one that does is applied as a restart would apply it (the work in hand finishes, then
+the service starts again on the new config), so it loses and repeats nothing a restart would not.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from monitor.app import App
+from monitor.app import App, build_notifier, compile_settings_rules
+from monitor.config import Settings
+from monitor.errors import MonitorError
 from monitor.schedule import cron_trigger
 
 log = logging.getLogger(__name__)
@@ -107,9 +111,74 @@ class _BusyTickFilter(logging.Filter):
         return True
 
 
-def run_daemon(app: App, stop: threading.Event | None = None) -> int:
-    """Run until a signal (or ``stop``) arrives; return the exit code."""
+def run_daemon(
+    app: App, stop: threading.Event | None = None, reload: Callable[[], Settings] | None = None
+) -> int:
+    """Run until SIGTERM/SIGINT (or ``stop``) arrives; return the exit code. ``reload`` reads
+    the config again, for SIGHUP (without it SIGHUP keeps its default action)."""
     stop = stop or threading.Event()
+    wake = threading.Event()  # a signal arrived, or ``stop`` was set from elsewhere
+    hangup = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing the work in hand", signal.Signals(signum).name)
+        stop.set()
+        wake.set()
+
+    def on_hangup(_signum: int, _frame: FrameType | None) -> None:
+        hangup.set()
+        wake.set()
+
+    handlers: dict[int, Callable[[int, FrameType | None], None]] = {
+        signal.SIGTERM: on_signal,
+        signal.SIGINT: on_signal,
+    }
+    if reload is not None:
+        handlers[signal.SIGHUP] = on_hangup
+    previous_handlers = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    threading.Thread(target=_relay, args=(stop, wake), name="stop-relay", daemon=True).start()
+    try:
+        while True:
+            settings = _serve(app, stop, wake, hangup, reload)
+            if settings is None:
+                break
+            previous = app.settings
+            try:
+                app = App(settings)
+                app.prepare()
+            except MonitorError as exc:
+                # Checked before the old service stopped, so this is the database (unreachable,
+                # a failed migration): better the previous config than no service.
+                log.error("%s\nthe reloaded config could not start: going on with the previous one", exc)
+                app = App(previous)
+                app.prepare()
+            else:
+                log.info("config reloaded from %s", settings.source)
+    finally:
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
+    log.info("monitor stopped")
+    return 0
+
+
+def _checked(reload: Callable[[], Settings]) -> Settings:
+    """The config read again and checked as far as can be without stopping the service (what
+    `monitor check` checks: keys, values, rules, notification URLs); raises ``MonitorError``."""
+    settings = reload()
+    compile_settings_rules(settings)
+    build_notifier(settings)
+    return settings
+
+
+def _serve(
+    app: App,
+    stop: threading.Event,
+    wake: threading.Event,
+    hangup: threading.Event,
+    reload: Callable[[], Settings] | None,
+) -> Settings | None:
+    """Run the schedule until ``stop`` (None) or a SIGHUP with a config that checks out (the
+    new settings); the work in hand finishes first and ``app`` is closed either way."""
     settings = app.settings
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -153,29 +222,41 @@ def run_daemon(app: App, stop: threading.Event | None = None) -> int:
                 misfire_grace_time=None,
             )
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s: finishing the work in hand", signal.Signals(signum).name)
-        stop.set()
-
     busy = _BusyTickFilter()
     logging.getLogger("apscheduler.scheduler").addFilter(busy)
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     app.catch_up_digests()  # sent by the first delivery tick, which runs at once
     scheduler.start()
-    threading.Thread(target=_watch_clock, args=(scheduler, stop), name="clock-watch", daemon=True).start()
+    done = threading.Event()  # this scheduler's end, when a reload replaces it
+    threading.Thread(target=_watch_clock, args=(scheduler, done), name="clock-watch", daemon=True).start()
     log.info(
         "monitor running: %d feeds, %d rules, targets: %s",
         len(app.feeds),
         len(app.rules.rules),
         ", ".join(app.notifier.targets) or "none (log only)",
     )
+    reloaded: Settings | None = None
     try:
-        stop.wait()
+        while reloaded is None and not stop.is_set():
+            wake.wait()
+            wake.clear()
+            if hangup.is_set() and not stop.is_set() and reload is not None:
+                hangup.clear()
+                log.info("received SIGHUP: reading the config again")
+                try:
+                    reloaded = _checked(reload)
+                except MonitorError as exc:
+                    log.error("%s\nthe config was not reloaded: the running one stays", exc)
+        if reloaded is not None:
+            log.info("applying the new config: finishing the work in hand")
     finally:
+        done.set()
         scheduler.shutdown(wait=True)
         logging.getLogger("apscheduler.scheduler").removeFilter(busy)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         app.close()
-    log.info("monitor stopped")
-    return 0
+    return None if stop.is_set() else reloaded
+
+
+def _relay(stop: threading.Event, wake: threading.Event) -> None:
+    """A ``stop`` set from elsewhere (tests, an embedding program) wakes the daemon too."""
+    stop.wait()
+    wake.set()

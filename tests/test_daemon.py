@@ -217,3 +217,43 @@ def test_the_daemon_outlives_dropped_database_connections(
     hook_titles = [p["title"] for p in http_server.posts("/hook")]
     assert len(hook_titles) == len(set(hook_titles)) == 4
     assert len(smtp_server.messages) == 4
+
+
+def test_sighup_applies_a_good_config_and_keeps_the_running_one_for_a_bad_one(
+    tmp_path: Path, http_server: HTTPServer, smtp_server: SMTPServer, daemons: list[Daemon]
+) -> None:
+    """An operator edits the config and sends SIGHUP: a broken edit is reported and the daemon
+    goes on as before; a good one takes effect without a restart, and nothing is sent twice."""
+    http_server.routes["/rss"] = Route(rss([NOISE_ITEM]))
+    config = write_config(
+        tmp_path, f"sqlite:///{tmp_path}/m.db", http_server.url("/rss"), smtp_server, http_server.port
+    )
+    original = config.read_text(encoding="utf-8")
+    daemon = Daemon(config)
+    daemons.append(daemon)
+    assert wait_for(lambda: any(r.path == "/rss" for r in http_server.requests), 30)
+
+    config.write_text(
+        original.replace(RULES, RULES + "  - name: broken\n    query: warehouse AND (\n"), encoding="utf-8"
+    )
+    daemon.proc.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
+    assert wait_for(lambda: len(http_server.posts("/hook")) == 1, 30), "the daemon stopped alerting"
+
+    warehouse = Item("h-9", "Port authority opens a new warehouse", "Storage for grain.", "https://herald.example/w")
+    config.write_text(
+        original.replace(RULES, RULES + "  - name: warehouses\n    query: warehouse\n"), encoding="utf-8"
+    )
+    daemon.proc.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
+    http_server.routes["/rss"] = Route(rss([warehouse, RELOS_ITEM, NOISE_ITEM]))
+    assert wait_for(lambda: len(http_server.posts("/hook")) == 2, 30), "the new rule is not applied"
+    time.sleep(3)  # more ticks: nothing may be repeated
+    code, err = daemon.stop()
+    assert code == 0, err
+    posts = http_server.posts("/hook")
+    assert len(posts) == 2 and "new warehouse" in posts[1]["title"] + posts[1]["message"]
+    assert len(smtp_server.messages) == 2
+    assert "rule 'broken': position" in err and "the config was not reloaded: the running one stays" in err
+    assert "config reloaded from" in err and "monitor running: 1 feeds, 2 rules" in err

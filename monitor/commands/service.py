@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from monitor.commands.common import app_of, human, mask_db, plural, settings_of
+from monitor.config import load_settings
 from monitor.errors import UsageError
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     from monitor.daemon import run_daemon
 
-    return run_daemon(app)
+    return run_daemon(app, reload=lambda: load_settings(Path(args.config)))
 
 
 def _missing_file(url: str) -> bool:
