@@ -86,6 +86,10 @@ def test_backtest_lists_what_a_rule_would_have_caught(config: Path) -> None:
     relos = monitor(config, "backtest", "--rule", "relos", "--since", "7d")
     assert relos.returncode == 0, relos.stderr
     assert "Duma ratifies RELOS" in relos.stdout and "relocation" not in relos.stdout
+    header, row = relos.stdout.splitlines()[:2]
+    assert header.split() == ["published", "(UTC)", "rules", "outlet", "title", "matched"]
+    assert row.index("relos") == header.index("rules")
+    assert row[header.index("matched") :].startswith("RELOS, ")
     assert "1 of 2 stories published within 7d would match" in relos.stdout
     query = monitor(config, "backtest", "--query", "warehouse OR relocat*")
     assert "Retail chain announces relocation" in query.stdout

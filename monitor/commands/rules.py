@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitor.commands.common import settings_of, store_of
+from monitor.commands.common import settings_of, store_of, table
 from monitor.config import Settings, parse_duration
 from monitor.errors import UsageError
 from monitor.models import Story
@@ -94,13 +94,20 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     total = store.count_stories(since=since)
     with tqdm(total=total, unit="story", file=sys.stderr, disable=total < 2000 or None) as bar:
         result = backtest(store.iter_stories(since=since), rules, rule=name, progress=bar.update)
-    for story, matches in result.caught[: args.limit]:
-        rules_hit = ",".join(m.rule for m in matches)
-        terms = ", ".join(dict.fromkeys(t for m in matches for t in m.terms))
-        print(
-            f"{story.published:%Y-%m-%d %H:%M}  {rules_hit:<22}  {story.outlet[:22]:<22}  "
-            f"{story.title[:70]}  [{terms}]"
-        )
+    table(
+        ("published (UTC)", "rules", "outlet", "title", "matched"),
+        [
+            (
+                f"{story.published:%Y-%m-%d %H:%M}",
+                ",".join(m.rule for m in matches),
+                story.outlet,
+                story.title,
+                ", ".join(dict.fromkeys(t for m in matches for t in m.terms)),
+            )
+            for story, matches in result.caught[: args.limit]
+        ],
+        (16, 22, 22, 70, 0),
+    )
     if len(result.caught) > args.limit:
         print(f"… {len(result.caught) - args.limit} more (raise --limit to see them)")
     window = f"published within {args.since}" if args.since else "stored"
