@@ -206,7 +206,7 @@ class App:
                 log.info("digest for %s: another worker has fired this period's digest", target)
                 return 0
         released = self.store.release_held(target, now)
-        log.info("digest for %s: %d alert(s) in this period", target, released)
+        log.info("digest for %s: %d stor%s in this period", target, released, "y" if released == 1 else "ies")
         if not released and entry is not None and entry.config.send_empty:
             # Through the outbox like any message: retried if the target is down.
             self.store.enqueue_notice(

@@ -70,10 +70,10 @@ def test_digest_holds_alerts_until_its_time_and_contains_exactly_the_period(
     route = TargetRoute("daily", held=True)
     queue_hits(store, 2, route, cluster="c-1", outlet="Outlet A", at=T0)
     queue_hits(store, 1, route, start=2, cluster="c-1", outlet="Outlet B", at=T0)
-    queue_hits(store, 1, route, start=3, cluster="c-2", outlet="Outlet C", at=T0)
+    queue_hits(store, 1, route, start=3, cluster="c-2", outlet="Outlet C", at=T0, also="duma")
     assert deliver_pending(store, notifier, SETTINGS, now=T0, due_only=False).sent == 0
     assert smtp_server.messages == []
-    assert store.release_held("daily", T0 + timedelta(minutes=1)) == 4
+    assert store.release_held("daily", T0 + timedelta(minutes=1)) == 4, "4 stories (5 hits)"
     queue_hits(store, 1, route, start=9, at=T0 + timedelta(minutes=2))  # after the digest time: next period
     report = deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(minutes=3))
     assert report.sent == 4
@@ -82,7 +82,7 @@ def test_digest_holds_alerts_until_its_time_and_contains_exactly_the_period(
     assert "digest: 2 event(s), 4 stories" in mail["Subject"]
     assert "Also reported by: Outlet" in text
     assert "RELOS story 9" not in text
-    assert store.outbox_counts() == {"sent": 4, "pending": 1}
+    assert store.outbox_counts() == {"sent": 5, "pending": 1}  # rows: one per hit
 
 
 def test_quiet_hours_hold_alerts_and_release_them_as_one_message(

@@ -967,20 +967,24 @@ class Store:
             )
 
     def release_held(self, target: str, now: datetime) -> int:
-        """Make a digest target's held rows due now (the digest's scheduled time has come)."""
+        """Make a digest target's held rows due now (the digest's scheduled time has come).
+        Returns how many stories they alert (a story matching two rules has a row per rule),
+        the count the digest itself shows."""
+        held = and_(
+            OutboxRow.target == target,
+            OutboxRow.status == "pending",
+            OutboxRow.next_attempt_at.is_(None),
+            OutboxRow.created_at <= now,
+        )
         with self.engine.begin() as conn:
-            return int(
-                conn.execute(
-                    update(OutboxRow)
-                    .where(
-                        OutboxRow.target == target,
-                        OutboxRow.status == "pending",
-                        OutboxRow.next_attempt_at.is_(None),
-                        OutboxRow.created_at <= now,
-                    )
-                    .values(next_attempt_at=now)
-                ).rowcount
-            )
+            stories = conn.execute(
+                select(func.count(func.distinct(HitRow.story_id)))
+                .select_from(OutboxRow)
+                .join(HitRow, OutboxRow.hit_id == HitRow.id)
+                .where(held)
+            ).scalar_one()
+            conn.execute(update(OutboxRow).where(held).values(next_attempt_at=now))
+            return int(stories)
 
     def expire_dead(self, now: datetime, dead_after: timedelta) -> dict[str, tuple[int, str]]:
         """Rows still failing ``dead_after`` after they were queued become dead.
