@@ -92,10 +92,11 @@ class RunSummary:
 
     def line(self) -> str:
         ok = sum(1 for p in self.polls if p.ok)
+        matching, hits = sum(p.matching for p in self.polls), sum(p.hits for p in self.polls)
         return (
             f"feeds: {ok} ok, {len(self.polls) - ok} failed; "
             f"new stories: {sum(p.new_stories for p in self.polls)}; "
-            f"hits: {sum(p.hits for p in self.polls)}; "
+            f"matching a rule: {matching}{f' ({hits} rule hits)' if hits != matching else ''}; "
             f"notifications: {self.delivery.sent} sent, {self.delivery.failed} failed"
             + (f", {self.delivery.waiting} waiting for a retry" if self.delivery.waiting else "")
         )

@@ -71,6 +71,8 @@ class PollResult:
     feed: str
     ok: bool
     new_stories: int = 0
+    #: New stories that matched a rule, and their hits (a story can match several rules).
+    matching: int = 0
     hits: int = 0
     error: str | None = None
 
@@ -95,7 +97,7 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
         stories = [normalise(entry, feed=feed.name, fetched=now) for entry in entries]
         keys = {story.guid: ctx.clusterer.keys(story) for story in stories} if ctx.clusterer else {}
         fresh = ctx.store.unseen(feed.id, stories, now, keys)  # dedup: the same article is not new
-        new_stories = hits = 0
+        new_stories = matching = hits = 0
         cutoff = now - plan.max_age if feed.polls_ok == 0 else None
         forgotten = now - ctx.retention if ctx.retention is not None else None
         for candidate in fresh:
@@ -108,6 +110,7 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             if saved is None:
                 continue  # another worker or feed stored it first
             new_stories += 1
+            matching += bool(matches)
             hits += len(matches)
             for match in matches:
                 log.info(
@@ -135,7 +138,7 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             last_modified=fetched.last_modified,
             new_stories=new_stories,
         )
-        return PollResult(feed.name, ok=True, new_stories=new_stories, hits=hits)
+        return PollResult(feed.name, ok=True, new_stories=new_stories, matching=matching, hits=hits)
     except MonitorError as exc:
         return _failed(feed, ctx, now, plan, exc, str(exc))
     except Exception as exc:  # the boundary: a bug in one feed's data must not stop the others

@@ -81,7 +81,7 @@ def test_run_once_alerts_a_matching_story_once_by_email_and_webhook(
     result = monitor(setup, "run", "--once")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        "feeds: 1 ok, 0 failed; new stories: 2; hits: 1; notifications: 2 sent, 0 failed"
+        "feeds: 1 ok, 0 failed; new stories: 2; matching a rule: 1; notifications: 2 sent, 0 failed"
     )
     (mail,) = smtp_server.messages
     assert "RELOS" in mail["Subject"]
@@ -92,7 +92,19 @@ def test_run_once_alerts_a_matching_story_once_by_email_and_webhook(
     assert "Duma ratifies RELOS" in post["message"]
     again = monitor(setup, "run", "--once")
     assert again.returncode == 0, again.stderr
-    assert "new stories: 0; hits: 0; notifications: 0 sent, 0 failed" in again.stdout
+    assert "new stories: 0; matching a rule: 0; notifications: 0 sent, 0 failed" in again.stdout
+    assert len(smtp_server.messages) == 1 and len(http_server.posts("/hook")) == 1
+
+
+def test_run_once_counts_a_story_matching_two_rules_as_one_alert(
+    setup: Path, http_server: HTTPServer, smtp_server: SMTPServer
+) -> None:
+    """The summary counts matching stories (what analysts receive), and the rule hits apart."""
+    text = setup.read_text(encoding="utf-8")
+    setup.write_text(text.replace(RULES, RULES + "  - name: duma\n    query: Duma\n"), encoding="utf-8")
+    result = monitor(setup, "run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "new stories: 2; matching a rule: 1 (2 rule hits); notifications: 2 sent" in result.stdout
     assert len(smtp_server.messages) == 1 and len(http_server.posts("/hook")) == 1
 
 
@@ -181,7 +193,7 @@ def test_first_poll_does_not_alert_old_stories(
         tmp_path, f"sqlite:///{tmp_path}/m.db", http_server.url("/rss"), smtp_server, http_server.port
     )
     result = monitor(config, "run", "--once")
-    assert "hits: 1; notifications: 0 sent" in result.stdout
+    assert "matching a rule: 1; notifications: 0 sent" in result.stdout
     assert smtp_server.messages == []
     assert "RELOS: what the pact means" in monitor(config, "hits").stdout
 

@@ -59,7 +59,7 @@ notifications:
 """, encoding="utf-8")
     result = monitor(config, "run", "--once")
     assert result.returncode == 0, result.stderr
-    assert "new stories: 4; hits: 4; notifications: 4 sent" in result.stdout
+    assert "new stories: 4; matching a rule: 4; notifications: 4 sent" in result.stdout
     subjects = sorted(m["Subject"] for m in smtp_server.messages)
     assert len(subjects) == 2, subjects
     assert any("INS Tamal" in s for s in subjects)

@@ -72,7 +72,7 @@ notifications:
     )
     result = monitor(config, "run", "--once")
     assert result.returncode == 0, result.stderr
-    assert "new stories: 2; hits: 1; notifications: 1 sent" in result.stdout
+    assert "new stories: 2; matching a rule: 1; notifications: 1 sent" in result.stdout
     (mail,) = smtp_server.messages
     assert "Putin lands in New Delhi" in mail["Subject"]
     assert "RELOS" in body_text(mail)
@@ -116,7 +116,7 @@ rules:
     )
     result = monitor(config, "run", "--once")
     assert result.returncode == 0, result.stderr
-    assert "new stories: 1; hits: 0" in result.stdout
+    assert "new stories: 1; matching a rule: 0" in result.stdout
     assert [r.path for r in http_server.requests] == ["/rss"]  # the feed itself is allowed
     shown = monitor(config, "story", link)
     assert "full text:  skipped: private address" in shown.stdout
