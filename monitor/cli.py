@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--text", help="the text to match")
     source.add_argument("--file", help="a text or HTML file")
     source.add_argument("--url", help="a web page (its main text is extracted)")
-    match.add_argument("--title", help="a headline, matched as the title: field")
+    match.add_argument("--title", help="a headline, matched as the title: field (--url: the page's own)")
+    match.add_argument("--lang", help="the story's language, for lang: (e.g. ru, hi; --url: the page's own)")
+    match.add_argument("--link", help="the story's address, for site: and url: (--url: that address)")
     match.set_defaults(func=cmd_match)
 
     back = sub.add_parser("backtest", help="run a rule or query over the stored stories")

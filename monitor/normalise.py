@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -122,8 +123,16 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+def nfc(text: str) -> str:
+    """``text`` in Unicode's composed form (NFC). Some feeds write "й" as "и" and a combining
+    breve, or "é" as "e" and an accent; the matcher folds a lone mark away, which would make
+    "российский" fail to find that text. Everything a story holds is composed once, here."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
 def html_to_text(markup: str) -> str:
-    """Plain text of an HTML fragment (entities decoded, scripts dropped, whitespace folded)."""
+    """Plain text of an HTML fragment (entities decoded, scripts dropped, whitespace folded,
+    composed: see ``nfc``)."""
     if "<" not in markup:
         text = html.unescape(markup)
     else:
@@ -132,7 +141,7 @@ def html_to_text(markup: str) -> str:
         parser.close()
         text = "".join(parser.parts)
     text = _SPACES.sub(" ", text)
-    return _BLANK_LINES.sub("\n", text).strip()
+    return nfc(_BLANK_LINES.sub("\n", text).strip())
 
 
 def to_utc(value: datetime | None, fallback: datetime) -> datetime:
@@ -192,6 +201,6 @@ def normalise(entry: RawEntry, *, feed: str, fetched: datetime) -> Story:
         link=link,
         body=content if len(content) > len(summary) else None,
         lang=_language(entry.language),
-        author=entry.author,
-        source=entry.source_title or "",
+        author=nfc(entry.author) if entry.author else entry.author,
+        source=nfc(entry.source_title or ""),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -155,7 +156,11 @@ def test_explain_not_failure_quotes_the_negation() -> None:
 def test_explain_quotes_fields_with_their_clause() -> None:
     """A failed field clause is quoted with its field, as written."""
     explanation = compile_query("title:RELOS site:thehindu.com").explain("query", story("x"))
-    assert explanation.failed == ("title:RELOS", "site:thehindu.com")
+    assert explanation.failed == ("title:RELOS", "site:thehindu.com — the story is from tass.com")
+    russian = compile_query("lang:ru RELOS")
+    assert russian.explain("query", story("RELOS")).failed == ("lang:ru — the story is in en",)
+    untagged = replace(story("RELOS"), lang=None)
+    assert russian.explain("query", untagged).failed == ("lang:ru — the story has no language",)
 
 
 @pytest.mark.parametrize(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from monitor.match import compile_query
 from monitor.models import RawEntry
 from monitor.normalise import canonical_url, html_to_text, normalise
 
@@ -66,6 +68,27 @@ def test_story_from_entry() -> None:
     assert story.body is not None and story.body.startswith("Long article text.")
     assert story.feed == "Herald"
     assert story.lang == "en"
+
+
+def test_decomposed_letters_are_composed_so_rules_find_them() -> None:
+    """A feed writing "й" as "и" + combining breve (NFD) still matches a query written with
+    "й"; without composing, folding drops the mark and "российский" finds nothing."""
+    decomposed = unicodedata.normalize("NFD", "Российский фрегат прибыл в Индию")
+    assert decomposed != unicodedata.normalize("NFC", decomposed)
+    entry = RawEntry(
+        guid="g",
+        link="https://ria.example/a",
+        title=decomposed,
+        summary_html=f"<p>{decomposed}</p>",
+        published=FETCHED,
+        content_html=f"<p>{decomposed * 3}</p>",
+        source_title=decomposed,
+    )
+    story = normalise(entry, feed="РИА", fetched=FETCHED)
+    composed = unicodedata.normalize("NFC", decomposed)
+    assert (story.title, story.summary, story.source) == (composed, composed, composed)
+    assert story.body == composed * 3
+    assert [m.rule for m in compile_query("российский", name="ru").match(story)] == ["ru"]
 
 
 def test_undated_entry_gets_fetch_time_and_linkless_entry_a_unique_url() -> None:

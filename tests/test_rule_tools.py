@@ -3,6 +3,7 @@ real database and a local web page."""
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,33 @@ def test_backtest_lists_what_a_rule_would_have_caught(config: Path) -> None:
     query = monitor(config, "backtest", "--query", "warehouse OR relocat*")
     assert "Retail chain announces relocation" in query.stdout
     assert "by feed: Test Herald 1" in query.stdout
+
+
+def test_match_can_try_language_site_and_title_clauses(
+    config: Path, tmp_path: Path, http_server: HTTPServer
+) -> None:
+    """`lang:`, `site:` and `title:` clauses can be tried: --lang and --link give a text a language
+    and an address, a page gives its own (<html lang>, its headline), and an HTML file is read
+    like a page (menus left out)."""
+    russian = unicodedata.normalize("NFD", "Российский фрегат прибыл в Мумбаи.")  # й decomposed
+    query = "lang:ru российский"
+    untagged = monitor(config, "match", "--query", query, "--text", russian)
+    assert untagged.returncode == 1 and "lang:ru — the story has no language" in untagged.stdout
+    assert monitor(config, "match", "--query", query, "--text", russian, "--lang", "ru").returncode == 0
+    site = ("--query", "site:thehindu.com RELOS", "--text", "RELOS ratified")
+    assert monitor(config, "match", *site).returncode == 1
+    assert monitor(config, "match", *site, "--link", "https://www.thehindu.com/news/a.ece").returncode == 0
+
+    article = (
+        '<html lang="ru-RU"><head><title>Фрегат в Мумбаи</title></head><body><nav>RELOS объяснение</nav>'
+        "<article><p>" + "Компания сообщила, что переедет в новый офис весной, сославшись на аренду. " * 4
+        + "</p></article></body></html>"
+    ).encode()
+    http_server.routes["/ru"] = Route(article, headers={"Content-Type": "text/html; charset=utf-8"})
+    page = monitor(config, "match", "--query", "lang:ru title:фрегат аренду", "--url", http_server.url("/ru"))
+    assert page.returncode == 0, page.stdout
+    saved = tmp_path / "ru.html"
+    saved.write_bytes(article)
+    assert monitor(config, "match", "--query", "аренду", "--file", str(saved)).returncode == 0
+    menu = monitor(config, "match", "--query", "RELOS", "--file", str(saved))
+    assert menu.returncode == 1, "the file's menu was matched"

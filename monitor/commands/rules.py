@@ -34,38 +34,46 @@ def _rule_set(args: argparse.Namespace, settings: Settings):  # type: ignore[no-
 
 
 def _story_to_try(args: argparse.Namespace, settings: Settings) -> Story:
-    from monitor.normalise import html_to_text
+    """The story ``monitor match`` tries: the text, file or page, with the title, language and
+    address given (a page gives its own), so ``title:``, ``lang:`` and ``site:`` can be tried."""
+    from monitor.fulltext import extract_text, page_title_and_language
+    from monitor.normalise import canonical_url, html_to_text, nfc
 
     now = datetime.now(UTC)
+    title, lang, link = args.title, args.lang, args.link
     if args.url:
         from monitor.app import fetch_limits
         from monitor.fetch import fetch, make_client
-        from monitor.fulltext import extract_text
 
         limits = fetch_limits(settings)
         with make_client(limits) as client:
             page = fetch(client, args.url, limits, accept="text/html,application/xhtml+xml")
-        body = extract_text(page.body, page.url) or html_to_text(page.body.decode("utf-8", "replace"))
-        return Story(
-            feed="(url)",
-            guid=args.url,
-            url=args.url,
-            title=args.title or "",
-            summary="",
-            body=body,
-            published=now,
-            fetched=now,
-        )
-    if args.file:
+        text = extract_text(page.body, page.url) or html_to_text(page.body.decode("utf-8", "replace"))
+        page_title, page_lang = page_title_and_language(page.body, page.url)
+        title, lang, link = title or page_title, lang or page_lang, link or args.url
+    elif args.file:
         try:
-            raw = Path(args.file).read_text(encoding="utf-8", errors="replace")
+            raw = Path(args.file).read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}", key="--file") from exc
-        text = html_to_text(raw) if args.file.endswith((".html", ".htm")) else raw
+        if args.file.endswith((".html", ".htm")):  # as a page from --url: its main text
+            text = extract_text(raw, link or args.file) or html_to_text(raw.decode("utf-8", "replace"))
+        else:
+            text = raw.decode("utf-8", "replace")
     else:
         text = args.text
+    url = canonical_url(link) if link else "-"
     return Story(
-        feed="(text)", guid="-", url="-", title=args.title or "", summary=text, published=now, fetched=now
+        feed="(text)" if args.text is not None else "(url)" if args.url else "(file)",
+        guid=url,
+        url=url,
+        title=nfc(title or ""),
+        # A page's text is its body, as full text fetched for a story is; a text is a summary.
+        summary="" if args.url else nfc(text),
+        body=nfc(text) if args.url else None,
+        published=now,
+        fetched=now,
+        lang=lang.strip().lower() if lang else None,
     )
 
 

@@ -8,7 +8,14 @@ article and never the site's menus.
 from __future__ import annotations
 
 from monitor.fulltext.article import ArticleFetcher, ArticleOutcome
-from monitor.fulltext.extract import extract_text
+from monitor.fulltext.extract import extract_text, page_title_and_language
 from monitor.fulltext.policy import FullTextMode, needs_full_text
 
-__all__ = ["ArticleFetcher", "ArticleOutcome", "FullTextMode", "extract_text", "needs_full_text"]
+__all__ = [
+    "ArticleFetcher",
+    "ArticleOutcome",
+    "FullTextMode",
+    "extract_text",
+    "needs_full_text",
+    "page_title_and_language",
+]

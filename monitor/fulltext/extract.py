@@ -14,6 +14,8 @@ import re
 import trafilatura
 from trafilatura.settings import use_config
 
+from monitor.normalise import nfc
+
 #: Fewer characters than this is a fragment ("Enable JavaScript", a cookie notice), not an article.
 MIN_TEXT_CHARS = 100
 
@@ -49,7 +51,22 @@ def extract_text(
     )
     if not text or len(text.strip()) < MIN_TEXT_CHARS:
         return None
-    return _truncate(text.strip(), max_chars)
+    return _truncate(nfc(text.strip()), max_chars)
+
+
+_HTML_LANG = re.compile(rb"""<html\b[^>]{0,500}?\blang\s*=\s*["']?\s*([A-Za-z]{2,3})\b""", re.I)
+
+
+def page_title_and_language(html: bytes, url: str) -> tuple[str | None, str | None]:
+    """The article's headline (its og:title or <title>, as trafilatura finds it) and the
+    page's declared language (``<html lang="ru">`` → ``ru``): what a feed would have given as
+    the story's title and language, for trying rules on a page (``monitor match --url``)."""
+    found = _HTML_LANG.search(html, 0, 8192)
+    lang = found.group(1).decode("ascii").lower() if found else None
+    document = trafilatura.load_html(_decode(html, None))
+    meta = trafilatura.extract_metadata(document, default_url=url) if document is not None else None
+    title = meta.title.strip() if meta is not None and meta.title else None
+    return (nfc(title) if title else None), lang
 
 
 def declares_paywall(html: bytes) -> bool:

@@ -194,6 +194,12 @@ class Site(Test):
                 return True
         return False
 
+    def failed(self, view: StoryView) -> list[str]:
+        if self.test(view):
+            return []
+        site = view.story.site
+        return [f"{self.src}{REASON}" + (f"the story is from {site}" if site else "the story has no address")]
+
 
 class Lang(Test):
     """``lang:ru``: the story's language tag is that language (``ru`` matches ``ru-RU``)."""
@@ -207,3 +213,9 @@ class Lang(Test):
     def test(self, view: StoryView) -> bool:
         lang = (view.story.lang or "").lower().replace("_", "-")
         return lang == self.code or lang.startswith(self.code + "-")
+
+    def failed(self, view: StoryView) -> list[str]:
+        if self.test(view):
+            return []
+        lang = view.story.lang
+        return [f"{self.src}{REASON}" + (f"the story is in {lang}" if lang else "the story has no language")]
