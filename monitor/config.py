@@ -463,6 +463,7 @@ def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Set
     except ValidationError as exc:
         raise _config_error(exc, path, data) from exc
     _check_references(settings)
+    _check_term_lists(settings)
     return settings
 
 
@@ -543,6 +544,44 @@ def _span(value: timedelta) -> str:
     return f"{seconds}s"
 
 
+#: Query syntax written into a term list entry, which would be searched for as words: an entry
+#: is one word or phrase ("-Pakistan" would find Pakistan, "Bharat OR Hindustan" three words).
+_ENTRY_SYNTAX: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^\s*[-+!]"), "an entry cannot exclude or require: write that in the rule: @list -Pakistan"),
+    (
+        re.compile(r"(?:^|\s)(?:AND|OR|NOT|NEAR/\d+)(?=\s|$)"),
+        "AND, OR, NOT and NEAR are operators, not words of an entry: write each alternative as an "
+        "entry of its own, and other operators in the rule",
+    ),
+    (
+        re.compile(r"^\s*=?\s*(?:title|summary|body|url|site|lang|feed|source)\s*:", re.IGNORECASE),
+        "a field goes in the rule, before the list: title:@list",
+    ),
+    (re.compile(r"~\s*\d"), "a proximity (~n) goes in the rule: use the list inside NEAR/n there"),
+    (re.compile(r'["\u201c\u201d]'), "an entry is a phrase already: write it without quotes"),
+    (re.compile(r"(?:^|\s)@\w"), "a list cannot name another list: use both in the rule, (@a OR @b)"),
+)
+
+
+def _check_term_lists(settings: Settings) -> None:
+    """Term list entries are words or phrases: an entry written like a query is refused, with
+    the list's file and the entry's key, rather than searched for as words."""
+    for name, entries in settings.term_lists.items():
+        for index, entry in enumerate(entries):
+            for pattern, why in _ENTRY_SYNTAX:
+                if pattern.search(entry):
+                    problem = why
+                    break
+            else:
+                problem = "its parentheses do not pair" if entry.count("(") != entry.count(")") else ""
+            if problem:
+                raise ConfigError(
+                    f"{entry!r}: {problem}",
+                    file=settings.list_sources.get(name, settings.source),
+                    key=f"term_lists.{name}[{index}]",
+                )
+
+
 def _check_references(settings: Settings) -> None:
     """Names must be unique and notifications may only route rules that exist."""
     named: tuple[tuple[str, Sequence[FeedConfig | RuleConfig | NotificationConfig]], ...] = (
@@ -554,11 +593,10 @@ def _check_references(settings: Settings) -> None:
         seen: set[str] = set()
         for index, item in enumerate(items):
             if item.name in seen:
-                raise ConfigError(
-                    f"duplicate name {item.name!r}",
-                    file=settings.source,
-                    key=f"{kind}[{index}].name",
-                )
+                file, at = settings.source, index
+                if kind == "rules" and index < len(settings.rule_sources):  # maybe an included file
+                    file, at = settings.rule_sources[index]
+                raise ConfigError(f"duplicate name {item.name!r}", file=file, key=f"{kind}[{at}].name")
             seen.add(item.name)
     if settings.retention is not None and settings.retention < settings.dedup.window:
         raise ConfigError(

@@ -207,6 +207,51 @@ def test_errors_in_an_included_file_name_that_file_and_its_own_index(tmp_path: P
     assert "position 6" in str(compiled.value)
 
 
+def test_a_duplicated_rule_name_is_reported_where_the_second_is_written(tmp_path: Path) -> None:
+    """Two rules of one name: the error names the file and index of the second, which may be
+    an included file, not the main config at an index into the merged list."""
+    rules = "rules:\n  - name: other\n    query: x\n  - name: relos\n    query: y\n"
+    included = _write(tmp_path, rules, "r.yaml")
+    path = _write(tmp_path, GOOD + "include: [r.yaml]\n")
+    with pytest.raises(ConfigError, match="duplicate name 'relos'") as info:
+        load_settings(path, env={})
+    assert (info.value.file, info.value.key) == (str(included), "rules[1].name")
+
+
+@pytest.mark.parametrize(
+    ("entry", "why"),
+    [
+        ("-Pakistan", "cannot exclude"),
+        ("Bharat OR Hindustan", "operators"),
+        ("NOT India", "operators"),
+        ("Bharat NEAR/2 Mata", "operators"),
+        ("title:Bharat", "a field goes in the rule"),
+        ('"logistics pact"~3', "proximity"),
+        ('"logistics pact"', "without quotes"),
+        ("@india_names", "another list"),
+        ("(Bharat", "parentheses"),
+    ],
+)
+def test_a_term_list_entry_written_like_a_query_is_refused(tmp_path: Path, entry: str, why: str) -> None:
+    """An entry is a word or phrase searched for as written: query syntax in one would silently
+    search for the wrong words ("-Pakistan" finds Pakistan), so the config does not load."""
+    lists = f"term_lists:\n  india: [India, {entry!r}, Bharat]\n"
+    included = _write(tmp_path, lists, "lists.yaml")
+    path = _write(tmp_path, GOOD + "include: [lists.yaml]\n")
+    with pytest.raises(ConfigError, match=re.escape(why)) as info:
+        load_settings(path, env={})
+    assert (info.value.file, info.value.key) == (str(included), "term_lists.india[1]")
+    assert repr(entry) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "entry", ["=INS Vikramaditya", "S-400", "logist*", "Hindustan Aeronautics (HAL)", "or", "India–Russia"]
+)
+def test_term_list_entries_that_are_words_and_phrases_load(tmp_path: Path, entry: str) -> None:
+    path = _write(tmp_path, GOOD + f"term_lists:\n  x: [{entry!r}]\n")
+    assert load_settings(path, env={}).term_lists["x"] == (entry,)
+
+
 def test_a_missing_include_says_who_included_it(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD + "include: [nope.yaml]\n")
     expected = rf"nope.yaml: cannot read: .* \(included from {re.escape(str(path))}\)"
