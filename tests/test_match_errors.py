@@ -59,6 +59,14 @@ ERRORS = [
     ("=title:RELOS", 0, "the field comes first: write title:=RELOS"),
     ("\u201cIndia Russia", 0, "unterminated phrase: missing closing '\u201d'"),
     ("India\u201d", 5, "unterminated phrase: missing closing '\u201d'"),
+    ("India NEAR/0.5 Russia", 6, "NEAR needs a whole number of words"),
+    ("India NEAR5 Russia", 6, "write NEAR/5, with a slash"),
+    ("India NEAR/999999999 Russia", 11, "at most NEAR/100 (for anywhere in the story, use AND)"),
+    ("title:summary:India", 6, "summary: inside title:, but each clause looks in one field"),
+    ("title:(summary:India OR x)", 7, "summary: inside title:, but each clause looks in one field"),
+    ("title:(site:rt.com)", 6, "site: inside title:"),
+    ("site:thehindu.com/news", 5, "site: takes a whole site, not a section"),
+    ("@india:x", 6, "@india is a term list, not a field: write title:@india"),
     ("India \u00bbx", 6, "unterminated phrase: missing closing '\u00ab'"),
 ]
 

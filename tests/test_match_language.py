@@ -233,7 +233,7 @@ FIELDS = [
     ("site:thehindu.com", story("x", url="https://epaper.thehindu.com/a"), True),
     ("site:thehindu.com", story("x", url="https://nothehindu.com/a"), False),
     ("site:www.thehindu.com", story("x"), True),
-    ("site:https://www.thehindu.com/news/", story("x"), True),
+    ("site:https://www.thehindu.com/", story("x"), True),  # a pasted address of the site
     ("-site:@state_media India", story("India", url="https://sputniknews.com/a"), False),
     ("site:@state_media", story("x", url="https://www.rt.com/india/1"), True),
     ("site:@state_media", story("x", url="https://de.rt.com/russland/1"), True),  # a subdomain

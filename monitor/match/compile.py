@@ -113,6 +113,8 @@ class Compiler:
         # ``src`` is what an explanation quotes: "title:RELOS" rather than "RELOS".
         src = src or self._src(node)
         if isinstance(node, ast.Field):
+            if field is not None:  # title:summary:India, title:(site:rt.com): never true, or ignored
+                raise CompileError(node.start, ast.nested_field(node.name, field))
             return self._test(node.child, node.name, src)
         if isinstance(node, ast.Not):
             return Negation(self._test(node.child, field), src)
@@ -146,8 +148,15 @@ class Compiler:
         for raw, pos in values:
             value = raw.strip().lower()
             if field == "site":
-                # Accept a pasted URL: keep only its host.
-                domain = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value).split("/")[0]
+                # Accept a pasted URL of a site: keep only its host. A section's path would be
+                # dropped, and the clause would match the whole site.
+                domain, _, path = re.sub(r"^[a-z][a-z0-9+.-]*://", "", value).partition("/")
+                if path.strip("/"):
+                    raise CompileError(
+                        pos,
+                        f"site: takes a whole site, not a section (got {raw!r}): write"
+                        f" site:{domain.removeprefix('www.')} AND url:{path.strip('/').split('/')[0]}",
+                    )
                 domain = domain.removeprefix("www.")
                 if not _DOMAIN_RE.fullmatch(domain):
                     raise CompileError(

@@ -141,6 +141,9 @@ _QUOTES = {
 _DASHES = "\u2013\u2014\u2212"
 _WORD_END = re.compile('[\\s()"\u201c\u201d\u201e\u00ab\u00bb]')
 _NEAR_RE = re.compile(r"NEAR(?:/(\d+))?$")
+#: The widest NEAR: about a paragraph. Wider means "both in the story" (AND), and would make
+#: finding every pair slow on a long text that repeats both words.
+MAX_NEAR = 100
 _OPERATOR_HINTS = {"&&": "AND", "||": "OR", "!": "NOT"}
 
 
@@ -208,6 +211,8 @@ def _lex(query: str) -> list[_Tok]:
             assert m is not None
             if not m.group(1):
                 _fail(i, "expected a term list name after '@', e.g. @india_names")
+            if query.startswith(":", m.end()):
+                _fail(m.end(), f"@{m.group(1)} is a term list, not a field: write title:@{m.group(1)}")
             toks.append(_Tok("LIST", m.group(1), i, m.end()))
             i = m.end()
             continue
@@ -216,6 +221,10 @@ def _lex(query: str) -> list[_Tok]:
             if m is not None and m.group()[:-1].lower() in FIELDS:
                 value = query[m.end() :].split(maxsplit=1)[0] if query[m.end() :].strip() else "…"
                 _fail(start, f"the field comes first: write {m.group()}={value}")
+        if raw_value and toks[-1].text not in ("site", "url"):  # a site or URL may hold a colon
+            m = _FIELD_RE.match(query, i)
+            if m is not None and m.group()[:-1].lower() in FIELDS:
+                _fail(i, nested_field(m.group()[:-1].lower(), toks[-1].text))
         if not exact and not raw_value:
             m = _FIELD_RE.match(query, i)
             if m is not None:
@@ -241,6 +250,14 @@ def _lex(query: str) -> list[_Tok]:
         i = end
 
 
+def nested_field(inner: str, outer: str) -> str:
+    """The error for a field inside another (``title:summary:India``): never true, or ignored."""
+    return (
+        f"{inner}: inside {outer}:, but each clause looks in one field: write them side by side,"
+        f" e.g. {outer}:… OR {inner}:…"
+    )
+
+
 def _word_token(text: str, start: int, end: int, exact: bool, after_phrase: bool = False) -> _Tok:
     """Classify a bare word: operator, NEAR/n, or a search word (checked for unsupported syntax)."""
     if not exact:
@@ -249,8 +266,18 @@ def _word_token(text: str, start: int, end: int, exact: bool, after_phrase: bool
         near = _NEAR_RE.match(text)
         if near is not None or text.startswith("NEAR/"):
             if near is None or near.group(1) is None:
-                _fail(start, "NEAR needs a distance, e.g. NEAR/5")
-            return _Tok("NEAR", text, start, end, int(near.group(1)))
+                what = "a whole number of words" if text[5:6].isdigit() else "a distance"
+                _fail(start, f"NEAR needs {what}, e.g. NEAR/5")
+            distance = int(near.group(1))
+            if distance > MAX_NEAR:
+                _fail(
+                    start + 5,
+                    f"NEAR/{distance} is further than a passage: at most NEAR/{MAX_NEAR}"
+                    " (for anywhere in the story, use AND)",
+                )
+            return _Tok("NEAR", text, start, end, distance)
+        if re.fullmatch(r"NEAR\d+", text):
+            _fail(start, f"write NEAR/{text[4:]}, with a slash")
         if text in _OPERATOR_HINTS:
             _fail(start, f"'{text}' is not an operator here: write {_OPERATOR_HINTS[text]}")
     if text.startswith("~") and after_phrase:
