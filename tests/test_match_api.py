@@ -176,6 +176,20 @@ def test_explain_quotes_fields_with_their_clause() -> None:
             False,
         ),
         ('"Su-57" India', story("Su-35 for India"), '"Su-57"', False),
+        (
+            '="Indian Navy"',
+            story("the indian navy"),
+            '="Indian Navy" — found as indian navy: the case differs',
+            False,
+        ),
+        ("=S-400", story("s-400 deliveries"), "=S-400 — found as s-400: the case differs", False),
+        ("India NOT NOT oil", story("India gas"), "oil", False),
+        (
+            '"India Russia"~1',
+            story("India x y Russia"),
+            '"India Russia"~1 — its words occur, but not within 1 other word',
+            False,
+        ),
         ("RELOS", story("India and Russia"), "RELOS", True),
     ],
 )

@@ -168,6 +168,8 @@ class Negation(Test):
     def failed(self, view: StoryView) -> list[str]:
         if self.test(view):
             return []
+        if isinstance(self.child, Negation):  # NOT NOT oil fails where oil fails
+            return self.child.child.failed(view)
         ranges: list[Range] = []
         self.child.collect(view, ranges)
         words = list(dict.fromkeys(view.original_text(s, e) for s, e in sorted(set(ranges))))

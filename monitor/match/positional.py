@@ -175,9 +175,23 @@ class Seq(Positional):
     # "Indian and Russian" found elsewhere would be noise; ``why_not`` says they occur.
 
     def why_not(self, view: StoryView, lo: int, hi: int) -> str | None:
+        if any(isinstance(e, WordLeaf) and e.exact is not None for e in self.elements):
+            # ="Indian Navy" against "indian navy": say so, as for a single word.
+            loose = Seq([_any_case(e) for e in self.elements], self.hyphenated)
+            found = [view.original_text(s, e) for s, e, _ in loose.occurrences(view) if lo <= s < hi]
+            if found:
+                return f"found as {', '.join(dict.fromkeys(found))}: the case differs"
         if len(self.elements) > 1 and _each_exists(self.elements, view, lo, hi):
             return "its words occur, but not together as written"
         return None
+
+
+def _any_case(element: Positional) -> Positional:
+    return WordLeaf(element.literal, None) if isinstance(element, WordLeaf) else element
+
+
+def _words(count: int, kind: str = "") -> str:
+    return f"{count} {kind}word" + ("" if count == 1 else "s")
 
 
 class AnyOf(Positional):
@@ -324,7 +338,7 @@ class Near(Positional):
 
     def why_not(self, view: StoryView, lo: int, hi: int) -> str | None:
         if self.left.exists(view, lo, hi) and self.right.exists(view, lo, hi):
-            return f"both occur, but not within {self.distance} words of each other"
+            return f"both occur, but not within {_words(self.distance)} of each other"
         return None
 
 
@@ -375,5 +389,5 @@ class Proximity(Positional):
 
     def why_not(self, view: StoryView, lo: int, hi: int) -> str | None:
         if _each_exists(self.units, view, lo, hi):
-            return f"its words occur, but not within {self.slop} other words"
+            return f"its words occur, but not within {_words(self.slop, 'other ')}"
         return None
