@@ -41,6 +41,8 @@ FOLDS = [
     ("BrahMos", "brahmos"),
     ("Bra\u00adhMos", "brahmos"),
     ("е\u0301", "е"),  # a stress mark, as in Russian dictionaries
+    ("एस-४००", "एस 400"),  # Devanagari digits are digits: "४००" is 400
+    ("२०२६", "2026"),
 ]
 
 
@@ -56,6 +58,7 @@ SAMPLES = [
     "Café déjà vu: Rogózin, Müller, Ødegaard",
     "Россия и Индия подписали соглашение. Ёлка!",
     "भारत-रूस रक्षा समझौता। क़िला",
+    "रूस से एस-४०० की दो स्क्वाड्रन २०२६ में",
     "ligatures ﬁ and ß and İstanbul",
     "decomposed e\u0301 and joiners क्\u200dष and soft hy\u00adphen",
     "mixed Russian Москва and Hindi दिल्ली and English Delhi",

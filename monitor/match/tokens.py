@@ -48,10 +48,12 @@ HYPHENS = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d")
 
 # Code points whose accents are dropped: Latin, IPA, Greek, Cyrillic, combining diacritics,
 # general punctuation (the invisible joiners), ligatures, full-width forms, and the Devanagari
-# letters with a precomposed nukta (folded to the decomposed form NFC itself prefers).
+# letters with a precomposed nukta (folded to the decomposed form NFC itself prefers), and
+# Devanagari digits (folded to 0-9: Hindi papers write "एस-४००" as often as "एस-400").
 _FOLD_RANGES = (
     (0x00A0, 0x052F),
     (0x0958, 0x095F),
+    (0x0966, 0x096F),
     (0x1AB0, 0x1AFF),
     (0x1D00, 0x1FFF),
     (0x2000, 0x206F),
@@ -81,6 +83,9 @@ def _strip(c: str) -> str:
     """Decompose one case-folded character and drop its accents (only for the folded scripts)."""
     if not _in_fold_ranges(c):
         return c
+    digit = unicodedata.decimal(c, None)
+    if digit is not None and not c.isascii():
+        return str(digit)
     return unicodedata.normalize("NFC", _DROP_RE.sub("", unicodedata.normalize("NFKD", c)))
 
 
