@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -62,6 +63,34 @@ def test_migrations_create_the_schema_the_models_describe(db_url: str) -> None:
 def _revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def test_workers_starting_together_on_a_new_postgresql_database_all_start(pg_url: str) -> None:
+    """Several workers migrating one new database at once: each waits for the one migrating,
+    then finds the schema made (without the lock, all but one failed creating the tables)."""
+    engines = [create_engine_for(pg_url) for _ in range(4)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(engines))
+
+    def migrate(engine: Engine) -> None:
+        start.wait()
+        try:
+            upgrade_schema(engine)
+        except BaseException as exc:  # reported below, with the others'
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(e,), daemon=True) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    try:
+        assert not any(t.is_alive() for t in threads), "a worker is stuck migrating"
+        assert errors == []
+        require_schema(engines[0])  # at the newest revision
+    finally:
+        for e in engines:
+            e.dispose()
 
 
 def test_inspecting_a_new_database_creates_its_schema(db_url: str) -> None:

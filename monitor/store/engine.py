@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -94,6 +94,10 @@ def require_schema(engine: Engine) -> None:
     )
 
 
+#: The PostgreSQL advisory lock held while migrating ("monitor" in ASCII).
+_MIGRATION_LOCK = 0x6D6F6E69746F72
+
+
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     """Apply alembic migrations up to ``revision`` on ``engine``'s database."""
     from alembic.util import CommandError
@@ -106,6 +110,10 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     config = _alembic_config()
     try:
         with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Workers started together on a new database would each create the tables and
+                # all but one fail; the lock queues them, and the later ones find the schema made.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     except (SQLAlchemyError, CommandError) as exc:
