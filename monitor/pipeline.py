@@ -96,11 +96,11 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
         entries = parse_feed(fetched.body, feed=feed.name, headers=fetched.headers)
         stories = [normalise(entry, feed=feed.name, fetched=now) for entry in entries]
         keys = {story.guid: ctx.clusterer.keys(story) for story in stories} if ctx.clusterer else {}
-        fresh = ctx.store.unseen(feed.id, stories, now, keys)  # dedup: the same article is not new
+        seen = ctx.store.unseen(feed.id, stories, now, keys)  # dedup: the same article is not new
         new_stories = matching = hits = 0
         cutoff = now - plan.max_age if feed.polls_ok == 0 else None
         forgotten = now - ctx.retention if ctx.retention is not None else None
-        for candidate in fresh:
+        for candidate in seen.fresh:
             held_back = _held_back(candidate, cutoff, forgotten)
             alert = held_back is None
             # Stories held back on a first poll are not worth an article request each.
@@ -112,23 +112,29 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             new_stories += 1
             matching += bool(matches)
             hits += len(matches)
-            for match in matches:
-                log.info(
-                    "%s: rule %s matched %r <%s> (terms: %s)%s",
-                    feed.name,
-                    match.rule,
-                    story.title,
-                    story.url,
-                    ", ".join(match.terms),
-                    "" if alert else f" [not alerted: {held_back}]",
-                )
-            if saved.suppressed:  # after what matched, which it explains
-                log.info(
-                    "%s: %r joins an event already alerted: %d alert(s) not repeated",
-                    feed.name,
-                    story.title,
-                    saved.suppressed,
-                )
+            _log_matches(feed.name, story, matches, saved, held_back)
+        # A developing story ("Breaking: Duma votes on defence agreement") may match a rule only
+        # once the feed rewrites it: it alerts then, for the rules it newly matches.
+        for story_id, candidate in seen.edited:
+            held_back = _held_back(candidate, now - plan.max_age, forgotten, edited=True)
+            alert = held_back is None
+            story, status = ctx.enrich(feed.name, candidate) if ctx.enrich and alert else (candidate, None)
+            matches = ctx.matcher.match(story)
+            if not matches:
+                continue
+            saved = ctx.store.add_hits(
+                story_id,
+                story,
+                matches,
+                ctx.routes,
+                alert=alert,
+                update_every=ctx.update_every,
+                fulltext_status=status,
+            )
+            new = [m for m in matches if m.rule in saved.rules]
+            matching += bool(new)
+            hits += len(new)
+            _log_matches(feed.name, story, new, saved, held_back, edited=True)
         ctx.store.record_poll(
             feed.id,
             now=now,
@@ -179,12 +185,44 @@ def _save(
         return saved
 
 
-def _held_back(story: Story, cutoff: datetime | None, forgotten: datetime | None) -> str | None:
-    """Why a new story is stored without an alert, or None to alert it."""
+def _log_matches(
+    feed: str,
+    story: Story,
+    matches: Sequence[Match],
+    saved: SavedStory,
+    held_back: str | None,
+    edited: bool = False,
+) -> None:
+    for match in matches:
+        log.info(
+            "%s: rule %s matched %r <%s>%s (terms: %s)%s",
+            feed,
+            match.rule,
+            story.title,
+            story.url,
+            " after the feed edited it" if edited else "",
+            ", ".join(match.terms),
+            "" if held_back is None else f" [not alerted: {held_back}]",
+        )
+    if saved.suppressed:  # after what matched, which it explains
+        log.info(
+            "%s: %r joins an event already alerted: %d alert(s) not repeated",
+            feed,
+            story.title,
+            saved.suppressed,
+        )
+
+
+def _held_back(
+    story: Story, cutoff: datetime | None, forgotten: datetime | None, edited: bool = False
+) -> str | None:
+    """Why a new (or edited) story is stored without an alert, or None to alert it."""
+    if edited and cutoff is not None and story.published < cutoff:
+        return "edited, but published longer ago than max_age"
+    if cutoff is not None and not edited and story.published == story.fetched:  # "undated"
+        return "undated, on the feed's first poll: it may be old"
     if cutoff is not None and story.published < cutoff:
         return "older than max_age on first poll"
-    if cutoff is not None and story.published == story.fetched:  # the normaliser's "undated"
-        return "undated, on the feed's first poll: it may be old"
     if forgotten is not None and story.published < forgotten:
         return "older than retention: it may have been alerted before it was forgotten"
     return None

@@ -94,6 +94,36 @@ def test_undated_stories_are_not_alerted_on_a_feeds_first_poll(
     assert store.outbox_counts() == {"pending": 1}
 
 
+def test_a_story_the_feed_edits_into_a_match_alerts_once(
+    store: Store, client: httpx.Client, http_server: HTTPServer
+) -> None:
+    """A developing story that first matched no rule alerts when the feed rewrites it to match,
+    once: further edits repeat nothing, and a story that matched already is not alerted again."""
+    breaking = Item(
+        "d-1", "Breaking: Duma votes on defence agreement", "More soon.", "https://herald.example/duma"
+    )
+    http_server.routes["/rss"] = Route(rss([breaking, RELOS_ITEM]))
+    ctx = _ctx(store, client, {"Herald": http_server.url("/rss")})
+    first = poll_feed(_state(store, "Herald"), ctx)
+    assert (first.new_stories, first.matching) == (2, 1)
+    assert store.outbox_counts() == {"pending": 1}
+
+    rewritten = replace(breaking, title="Duma ratifies RELOS military logistics pact with India")
+    relos_edited = replace(RELOS_ITEM, title=RELOS_ITEM.title + " (updated)")
+    http_server.routes["/rss"] = Route(rss([rewritten, relos_edited]))
+    second = poll_feed(_state(store, "Herald"), ctx)
+    assert (second.new_stories, second.matching, second.hits) == (0, 1, 1)
+    assert store.outbox_counts() == {"pending": 2}
+    (hit,) = [h for h in store.list_hits() if h.story.url == "https://herald.example/duma"]
+    assert hit.story.title == rewritten.title and hit.rules == ("relos",)
+
+    again = replace(rewritten, title=rewritten.title + " on Tuesday")
+    http_server.routes["/rss"] = Route(rss([again, RELOS_ITEM]))
+    third = poll_feed(_state(store, "Herald"), ctx)
+    assert (third.new_stories, third.matching) == (0, 0)
+    assert store.outbox_counts() == {"pending": 2}
+
+
 def test_not_modified_feed_costs_no_parse(
     store: Store, client: httpx.Client, http_server: HTTPServer
 ) -> None:

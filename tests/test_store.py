@@ -128,7 +128,7 @@ def test_saving_returns_only_new_stories_and_enforces_uniqueness(store: Store) -
     assert store.save_story(herald, _story(1, url="https://herald.example/moved"), [], {}, alert=True) is None
     assert store.save_story(other, _story(1, feed="Other", guid="x"), [], {}, alert=True) is None
     assert store.save_story(other, _story(2, feed="Other"), [], {}, alert=True) is not None
-    assert [s.guid for s in store.unseen(herald, [_story(1), _story(3)])] == ["g3"]
+    assert [s.guid for s in store.unseen(herald, [_story(1), _story(3)]).fresh] == ["g3"]
 
 
 def test_hits_and_outbox_are_written_with_the_story(store: Store) -> None:
@@ -235,7 +235,7 @@ def test_an_edited_entry_updates_the_stored_story_and_is_not_new(store: Store) -
     feed = _feed_id(store)
     store.save_story(feed, _story(1), [], {}, alert=True)
     edited = _story(1, title="Title 1 (updated: Duma vote confirmed)", fetched=NOW + timedelta(hours=1))
-    assert store.unseen(feed, [edited]) == []
+    assert store.unseen(feed, [edited]).fresh == []
     (record,) = [r for r in store.iter_stories()]
     assert record.title == "Title 1 (updated: Duma vote confirmed)"
 

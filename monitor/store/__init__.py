@@ -11,6 +11,7 @@ from monitor.store.repository import (
     SavedStory,
     Store,
     TargetRoute,
+    Unseen,
 )
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "SavedStory",
     "Store",
     "TargetRoute",
+    "Unseen",
     "create_engine_for",
     "require_schema",
     "upgrade_schema",

@@ -112,6 +112,17 @@ class SavedStory:
     id: int
     queued: int = 0
     suppressed: int = 0
+    #: The rules whose hits were written (for an edited story: only those it had not matched).
+    rules: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Unseen:
+    """A feed's entries sorted by ``Store.unseen``: the stories not stored yet, and the stored
+    ones whose headline or summary the feed has edited since (with their ids)."""
+
+    fresh: list[Story]
+    edited: list[tuple[int, Story]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,14 +346,16 @@ class Store:
         stories: Sequence[Story],
         now: datetime | None = None,
         keys: Mapping[str, Sequence[str]] | None = None,
-    ) -> list[Story]:
+    ) -> Unseen:
         """The stories not stored yet: neither this feed's GUID, nor the canonical URL, nor any
         identity key (``keys``: guid → keys) is known.
 
         A known story whose headline or summary was edited since is updated in place (with
-        ``updated_at``): it is the same article, so it never alerts again."""
+        ``updated_at``) and returned as edited: it is the same article, which alerts again only
+        for a rule it did not match before (see ``add_hits``)."""
+        edited: list[tuple[int, Story]] = []
         if not stories:
-            return []
+            return Unseen([], edited)
         keys = keys or {}
         with self._session() as session, session.begin():
             known = {
@@ -363,17 +376,19 @@ class Store:
                 if row is not None and (row.title, row.summary) != (story.title, story.summary):
                     row.title, row.summary = story.title, story.summary
                     row.updated_at = now or story.fetched
+                    edited.append((row.id, story))
                     for key in keys.get(story.guid, ()):  # its new text key is this story too
                         session.execute(
                             self._insert(StoryKeyRow)
                             .values(key=key, story_id=row.id)
                             .on_conflict_do_nothing()
                         )
-        return [
+        fresh = [
             s
             for s in stories
             if s.guid not in known and s.url not in urls and not taken.intersection(keys.get(s.guid, ()))
         ]
+        return Unseen(fresh, edited)
 
     @contextmanager
     def cluster_lock(self) -> Iterator[None]:
@@ -488,50 +503,100 @@ class Store:
                     ).scalar()
                     if claimed is None:  # the same article under another URL or feed: undo it all
                         raise _Duplicate
-                queued = suppressed = 0
-                for match in matches:
-                    hit_id = conn.execute(
-                        self._insert(HitRow)
-                        .values(
-                            story_id=story_id,
-                            rule=match.rule,
-                            terms=list(match.terms),
-                            spans=[[s.field, s.start, s.end, s.term] for s in match.spans],
-                            alerted=alert,
-                            created_at=story.fetched,
-                        )
-                        .returning(HitRow.id)
-                    ).scalar_one()
-                    for route in routes.get(match.rule, ()) if alert else ():
-                        # A digest shows a cluster as one entry with its outlets, so it gets every member.
-                        if (
-                            cluster is not None
-                            and not route.held
-                            and not self._first_in_cluster(
-                                conn, cluster, match.rule, route.target, story_id, story.fetched
-                            )
-                        ):
-                            suppressed += 1
-                            if route.on_cluster == "update":
-                                self._queue_update(conn, cluster, match.rule, route, story, update_every)
-                            continue
-                        conn.execute(
-                            self._insert(OutboxRow)
-                            .values(
-                                hit_id=hit_id,
-                                target=route.target,
-                                kind="alert",
-                                status="pending",
-                                attempts=0,
-                                created_at=story.fetched,
-                                next_attempt_at=None if route.held else story.fetched,
-                            )
-                            .on_conflict_do_nothing()
-                        )
-                        queued += 1
-                return SavedStory(int(story_id), queued, suppressed)
+                return self._write_hits(
+                    conn, int(story_id), story, matches, routes, alert, cluster, update_every
+                )
         except _Duplicate:
             return None
+
+    def add_hits(
+        self,
+        story_id: int,
+        story: Story,
+        matches: Sequence[Match],
+        routes: Mapping[str, Sequence[TargetRoute]],
+        *,
+        alert: bool,
+        update_every: timedelta = timedelta(hours=1),
+        fulltext_status: str | None = None,
+    ) -> SavedStory:
+        """Hits for a stored story the feed has edited (``story``: its new text): only for the
+        rules it did not match before, so an edit alerts once for what it newly matches and
+        never repeats an alert. Written, with their outbox rows, in one transaction; a full
+        text fetched for the edit (``fulltext_status``) is stored too, as the spans point into it."""
+        with self.engine.begin() as conn:
+            if fulltext_status is not None:
+                conn.execute(
+                    update(StoryRow)
+                    .where(StoryRow.id == story_id)
+                    .values(body=story.body, fulltext_status=fulltext_status)
+                )
+            cluster = conn.execute(select(StoryRow.cluster).where(StoryRow.id == story_id)).scalar()
+            had = set(conn.scalars(select(HitRow.rule).where(HitRow.story_id == story_id)))
+            new = [m for m in matches if m.rule not in had]
+            return self._write_hits(conn, story_id, story, new, routes, alert, cluster, update_every)
+
+    def _write_hits(
+        self,
+        conn: Connection,
+        story_id: int,
+        story: Story,
+        matches: Sequence[Match],
+        routes: Mapping[str, Sequence[TargetRoute]],
+        alert: bool,
+        cluster: str | None,
+        update_every: timedelta,
+    ) -> SavedStory:
+        """A stored story's hits and their outbox rows. In a cluster, only the first story
+        matching a rule is alerted to a target; the others are suppressed or, for ``update``
+        targets, queue a short follow-up."""
+        queued = suppressed = 0
+        written: list[str] = []
+        for match in matches:
+            hit_id = conn.execute(
+                self._insert(HitRow)
+                .values(
+                    story_id=story_id,
+                    rule=match.rule,
+                    terms=list(match.terms),
+                    spans=[[s.field, s.start, s.end, s.term] for s in match.spans],
+                    alerted=alert,
+                    created_at=story.fetched,
+                )
+                .on_conflict_do_nothing()  # another worker wrote it first (an edited story)
+                .returning(HitRow.id)
+            ).scalar()
+            if hit_id is None:
+                continue
+            written.append(match.rule)
+            for route in routes.get(match.rule, ()) if alert else ():
+                # A digest shows a cluster as one entry with its outlets, so it gets every member.
+                if (
+                    cluster is not None
+                    and not route.held
+                    and not self._first_in_cluster(
+                        conn, cluster, match.rule, route.target, story_id, story.fetched
+                    )
+                ):
+                    suppressed += 1
+                    if route.on_cluster == "update":
+                        self._queue_update(conn, cluster, match.rule, route, story, update_every)
+                    continue
+                conn.execute(
+                    self._insert(OutboxRow)
+                    .values(
+                        hit_id=hit_id,
+                        target=route.target,
+                        kind="alert",
+                        status="pending",
+                        attempts=0,
+                        created_at=story.fetched,
+                        next_attempt_at=None if route.held else story.fetched,
+                    )
+                    .on_conflict_do_nothing()
+                )
+                queued += 1
+        return SavedStory(story_id, queued, suppressed, tuple(written))
 
     def _first_in_cluster(
         self, conn: Connection, cluster: str, rule: str, target: str, story_id: int, now: datetime
