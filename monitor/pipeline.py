@@ -17,6 +17,7 @@ from typing import Protocol
 import httpx
 
 from monitor.clustering import Clusterer
+from monitor.dedup import boilerplate, without_boilerplate
 from monitor.errors import FetchError, HTTPStatusError, MonitorError
 from monitor.fetch import FetchLimits, backoff_delay, fetch
 from monitor.models import Match, Story
@@ -96,6 +97,7 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
         entries = parse_feed(fetched.body, feed=feed.name, headers=fetched.headers)
         stories = [normalise(entry, feed=feed.name, fetched=now) for entry in entries]
         keys = {story.guid: ctx.clusterer.keys(story) for story in stories} if ctx.clusterer else {}
+        repeated = boilerplate(stories)  # what the feed writes under every headline
         seen = ctx.store.unseen(feed.id, stories, now, keys)  # dedup: the same article is not new
         new_stories = matching = hits = 0
         cutoff = now - plan.max_age if feed.polls_ok == 0 else None
@@ -106,7 +108,8 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             # Stories held back on a first poll are not worth an article request each.
             story, status = ctx.enrich(feed.name, candidate) if ctx.enrich and alert else (candidate, None)
             matches = ctx.matcher.match(story)
-            saved = _save(ctx, feed.id, story, matches, keys.get(story.guid, ()), alert, status, now)
+            story_keys = keys.get(story.guid, ())
+            saved = _save(ctx, feed.id, story, matches, story_keys, alert, status, now, repeated)
             if saved is None:
                 continue  # another worker or feed stored it first
             new_stories += 1
@@ -161,13 +164,15 @@ def _save(
     alert: bool,
     status: str | None,
     now: datetime,
+    repeated: frozenset[str] = frozenset(),
 ) -> SavedStory | None:
-    """Store a new story (dedup: in its news-event cluster) with its hits and outbox rows."""
+    """Store a new story (dedup: in its news-event cluster, judged without the feed's
+    boilerplate ``repeated``) with its hits and outbox rows."""
     if ctx.clusterer is None:
         return ctx.store.save_story(
             feed_id, story, matches, ctx.routes, alert=alert, fulltext_status=status, keys=keys
         )
-    with ctx.clusterer.assigning(story, now) as (assignment, stored):
+    with ctx.clusterer.assigning(without_boilerplate(story, repeated), now) as (assignment, stored):
         saved = ctx.store.save_story(
             feed_id,
             story,

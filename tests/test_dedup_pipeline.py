@@ -80,3 +80,36 @@ notifications:
     (duma_mail,) = [m for m in smtp_server.messages if "INS Tamal" not in m["Subject"]]
     assert any(title in duma_mail["Subject"] for title in (WIRE.title, SYNDICATED.title, REWRITE.title))
     assert "RELOS" in body_text(duma_mail)
+
+
+BOILERPLATE = "Read the full story at Example Times."
+
+
+def test_a_feeds_boilerplate_summary_does_not_merge_its_stories_into_one_event(
+    tmp_path: Path, http_server: HTTPServer, smtp_server: SMTPServer
+) -> None:
+    """A feed that writes the same description under every headline: its different events are
+    alerted each (the shared sentence made them one event, and all but the first went unsent)."""
+    heads = ["Brent oil jumps after OPEC cut", "Oil spill off Goa coast", "ONGC finds new oil field in Assam",
+             "Kohli scores century in Perth"]
+    items = [Item(f"t-{i}", head, BOILERPLATE, f"https://times.example/{i}") for i, head in enumerate(heads)]
+    http_server.routes["/times"] = Route(rss(items, title="Example Times"))
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"""
+database: sqlite:///{tmp_path}/m.db
+full_text: never
+feeds:
+  - {{name: Example Times, url: "{http_server.url('/times')}"}}
+rules:
+  - name: oil
+    query: oil
+notifications:
+  - name: email
+    url: {smtp_server.url()}
+""", encoding="utf-8")
+    result = monitor(config, "run", "--once")
+    assert result.returncode == 0, result.stderr
+    assert "new stories: 4; matching a rule: 3; notifications: 3 sent" in result.stdout
+    assert len({m["Subject"] for m in smtp_server.messages}) == 3
+    stored = monitor(config, "story", "https://times.example/1").stdout
+    assert BOILERPLATE in stored, "the story itself keeps its summary"
