@@ -45,14 +45,16 @@ _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(value: object) -> timedelta:
-    """``90`` (seconds), ``"30s"``, ``"15m"``, ``"2h"``, ``"7d"`` → timedelta."""
+    """``"30s"``, ``"15m"``, ``"2h"``, ``"7d"`` → timedelta. A number needs its unit (0 aside):
+    ``interval: 15`` is more likely meant as minutes than seconds, and 15 s would hammer the
+    outlets, so it is refused rather than guessed."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    match = _DURATION.match(str(value))
+    match = _DURATION.match(str(value)) if not isinstance(value, bool) else None
     if not match:
         raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 15m, 2h, 7d)")
+    if match[2] is None and float(match[1]) != 0:
+        raise ValueError(f"{value!r} needs a unit: {match[1]}s, {match[1]}m, {match[1]}h or {match[1]}d")
     return timedelta(seconds=float(match[1]) * _UNITS[match[2] or "s"])
 
 

@@ -128,11 +128,20 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "seconds"), [(90, 90), ("30s", 30), ("15m", 900), ("2h", 7200), ("7d", 604800), ("1.5h", 5400)]
+    ("value", "seconds"), [("30s", 30), ("15m", 900), ("2h", 7200), ("7d", 604800), ("1.5h", 5400), (0, 0)]
 )
 def test_durations(value: object, seconds: float) -> None:
-    """Durations accept bare seconds and s/m/h/d units."""
+    """Durations take s/m/h/d units."""
     assert parse_duration(value).total_seconds() == seconds
+
+
+def test_a_duration_without_its_unit_is_refused(tmp_path: Path) -> None:
+    """`interval: 15` used to mean 15 seconds, polling every outlet four times a minute, and
+    `retention: 300` five minutes of history: a number needs its unit."""
+    path = _write(tmp_path, GOOD.replace("interval: 10m", "interval: 15"))
+    with pytest.raises(ConfigError, match=r"interval: 15 needs a unit: 15s, 15m, 15h or 15d") as info:
+        load_settings(path, env={})
+    assert (info.value.file, info.value.key) == (str(path), "interval")
 
 
 def test_every_problem_is_listed_with_a_hint_for_a_misspelt_key(tmp_path: Path) -> None:
