@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.clustering import Clusterer
-from monitor.config import Settings
+from monitor.config import Settings, format_duration
 from monitor.errors import ConfigError, RuleError
 from monitor.fetch import FetchLimits, make_client
 from monitor.fulltext import ArticleFetcher, needs_full_text
@@ -177,6 +177,17 @@ class App:
         for target in self.settings.notifications:
             if target.mode != "digest":  # e.g. switched from digest to instant: send what waits
                 self.store.release_held(target.name, now)
+        configured = {target.name for target in self.settings.notifications}
+        for name, count in sorted(self.store.waiting_by_target().items()):
+            if name not in configured:
+                log.warning(
+                    "outbox: %d message(s) wait for target %r, which is not in the config (renamed or"
+                    " removed?): they go dead after delivery.dead_after (%s). If it was renamed, give"
+                    " it back its old name until they are sent; see `monitor outbox`",
+                    count,
+                    name,
+                    format_duration(self.settings.delivery.dead_after),
+                )
 
     def poll(self, *, all_now: bool = False) -> list[PollResult]:
         """Poll the due feeds (or, for ``run --once``, every enabled feed now)."""

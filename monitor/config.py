@@ -537,7 +537,7 @@ def _locate(path: Path, data: Mapping[str, Any], loc: tuple[int | str, ...]) -> 
     return str(path), _key_path(loc)
 
 
-def _span(value: timedelta) -> str:
+def format_duration(value: timedelta) -> str:
     """``3d``, ``12h``, ``90s``: a duration as the config writes it."""
     seconds = int(value.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
@@ -602,8 +602,8 @@ def _check_references(settings: Settings) -> None:
             seen.add(item.name)
     if settings.retention is not None and settings.retention < settings.dedup.window:
         raise ConfigError(
-            f"must be at least dedup.window ({_span(settings.dedup.window)} here): forgetting a story "
-            "whose news event is still open would alert that event again",
+            f"must be at least dedup.window ({format_duration(settings.dedup.window)} here): forgetting a"
+            " story whose news event is still open would alert that event again",
             file=settings.source,
             key="retention",
         )

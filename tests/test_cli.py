@@ -108,6 +108,24 @@ def test_run_once_counts_a_story_matching_two_rules_as_one_alert(
     assert len(smtp_server.messages) == 1 and len(http_server.posts("/hook")) == 1
 
 
+def test_alerts_left_for_a_renamed_target_are_pointed_out_at_start(
+    setup: Path, smtp_server: SMTPServer
+) -> None:
+    """An alert waiting for a target that was since renamed would go dead unseen: the next start
+    says how many wait for which name, and what to do."""
+    smtp_server.stop()
+    assert "1 failed" in monitor(setup, "run", "--once").stdout
+    renamed = setup.read_text(encoding="utf-8").replace("- name: email", "- name: mail")
+    setup.write_text(renamed, encoding="utf-8")
+    again = monitor(setup, "run", "--once")
+    assert again.returncode == 0, again.stderr
+    assert (
+        "outbox: 1 message(s) wait for target 'email', which is not in the config (renamed or removed?)"
+        in again.stderr
+    )
+    assert "give it back its old name until they are sent" in again.stderr
+
+
 def test_hits_and_feeds_commands_show_what_was_stored(setup: Path) -> None:
     """`monitor hits --format jsonl` lists the hit with its fields; `monitor feeds` the state."""
     assert monitor(setup, "run", "--once").returncode == 0

@@ -1185,6 +1185,13 @@ class Store:
             conn.execute(delete(LeaseRow).where(LeaseRow.held_until < before))  # past digest periods
         return int(stories)
 
+    def waiting_by_target(self) -> dict[str, int]:
+        """Unsent rows (pending or held) per target name."""
+        with self._session() as session:
+            pending = select(OutboxRow.target, func.count()).where(OutboxRow.status == "pending")
+            rows = session.execute(pending.group_by(OutboxRow.target))
+            return {str(target): int(n) for target, n in rows}
+
     def outbox_summary(self) -> dict[str, int]:
         """Rows by the status ``monitor outbox`` shows: held, pending, failed, sent, dead."""
         failed = OutboxRow.last_error.is_not(None)
