@@ -615,6 +615,16 @@ def _check_references(settings: Settings) -> None:
             file=settings.source,
             key="admin",
         )
+    urls: dict[str, str] = {}
+    for index, feed in enumerate(settings.feeds):
+        first = urls.setdefault(feed.url.strip(), feed.name)
+        if first != feed.name:
+            raise ConfigError(
+                f"{feed.url!r} is already the URL of feed {first!r}: each feed once (two names for one"
+                " feed would poll it twice and split its history)",
+                file=settings.source,
+                key=f"feeds[{index}].url",
+            )
     rule_names = {rule.name for rule in settings.rules}
     for index, target in enumerate(settings.notifications):
         for rule in target.rules or ():

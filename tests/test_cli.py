@@ -142,6 +142,12 @@ def test_hits_and_feeds_commands_show_what_was_stored(setup: Path) -> None:
     assert "Duma ratifies RELOS" in table
     feeds = monitor(setup, "feeds").stdout
     assert "Test Herald" in feeds and " 200 " in feeds
+    config = setup.read_text(encoding="utf-8")
+    setup.write_text(config.replace("name: Test Herald", "name: Herald"), encoding="utf-8")
+    renamed = monitor(setup, "feeds").stdout.splitlines()
+    (old,) = [row for row in renamed if row.startswith("Test Herald (not in config)")]
+    assert " never " in old, "a feed no longer configured is not polled again"
+    assert any(row.startswith("Herald ") and "not polled yet" in row for row in renamed)
 
 
 def test_alert_survives_smtp_outage_and_is_delivered_exactly_once(

@@ -261,6 +261,13 @@ def test_term_list_entries_that_are_words_and_phrases_load(tmp_path: Path, entry
     assert load_settings(path, env={}).term_lists["x"] == (entry,)
 
 
+def test_one_feed_url_under_two_names_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD.replace("url: samples/feed.xml", "url: https://herald.example/rss"))
+    with pytest.raises(ConfigError, match="is already the URL of feed 'Herald'") as info:
+        load_settings(path, env={})
+    assert info.value.key == "feeds[1].url"
+
+
 def test_a_missing_include_says_who_included_it(tmp_path: Path) -> None:
     path = _write(tmp_path, GOOD + "include: [nope.yaml]\n")
     expected = rf"nope.yaml: cannot read: .* \(included from {re.escape(str(path))}\)"

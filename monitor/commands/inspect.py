@@ -52,6 +52,7 @@ def cmd_hits(args: argparse.Namespace) -> int:
 
 def cmd_feeds(args: argparse.Namespace) -> int:
     feeds = store_of(args).list_feeds()
+    enabled = {f.name for f in settings_of(args).feeds if f.enabled}
     configured = {f.name for f in settings_of(args).feeds}
     rows = [
         (
@@ -59,7 +60,7 @@ def cmd_feeds(args: argparse.Namespace) -> int:
             when(f.last_fetch_at),
             f.last_status or "-",
             str(f.consecutive_errors),
-            when(f.next_poll_at),
+            when(f.next_poll_at) if f.name in enabled else "never",  # not polled any more
             str(f.stories),
             f.last_error or "",
         )
