@@ -271,7 +271,13 @@ BAD_CONFIGS = [
         "bad target URL",
         "database: {db}\n" + RULES + "notifications:\n  - name: n\n    url: 'nope://x'\n",
         "notifications[0].url",
-        "apprise",
+        "nope:// is not a service apprise knows",
+    ),
+    (
+        "target URL with a secret that apprise cannot use",
+        "database: {db}\n" + RULES + "notifications:\n  - name: n\n    url: 'slack://s3cr3t-token'\n",
+        "notifications[0].url",
+        "apprise cannot use this slack:// URL",
     ),
 ]
 
@@ -288,6 +294,7 @@ def test_malformed_config_exits_2_naming_file_and_key_and_touches_nothing(
         result = monitor(config, *args)
         assert result.returncode == 2, (case, args, result.stderr)
         assert str(config) in result.stderr and key in result.stderr and message in result.stderr
+        assert "s3cr3t" not in result.stderr, "a rejected URL's secret was logged"
     assert not db.exists()
 
 

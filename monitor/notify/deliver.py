@@ -12,11 +12,13 @@ sent twice and rate limits and pacing hold however many workers run.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import random
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -71,6 +73,46 @@ def _format_for(url: str, configured: str) -> Format:
     return "html" if scheme in _EMAIL_SCHEMES else "markdown"
 
 
+class _NotFromThisThread(logging.Filter):
+    """Drops the records of the thread that made it (other threads' sends still log)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = threading.get_ident()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.thread != self.thread
+
+
+@contextlib.contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    mute = _NotFromThisThread()
+    logger.addFilter(mute)
+    try:
+        yield
+    finally:
+        logger.removeFilter(mute)
+
+
+@functools.cache
+def _known_schemes() -> frozenset[str]:
+    found: set[str] = set()
+    for schema in apprise.Apprise().details()["schemas"]:
+        for key in ("protocols", "secure_protocols"):
+            found.update(p.lower() for p in schema.get(key) or ())
+    return frozenset(found)
+
+
+def _why_invalid(url: str) -> str:
+    """Why apprise refused a URL, without repeating it (it may hold a token or a password)."""
+    scheme = url.split("://", 1)[0].strip().lower() if "://" in url else ""
+    if not scheme:
+        return "not a notification URL: it names no service, e.g. mailtos://… or slack://…"
+    if scheme not in _known_schemes():
+        return f"{scheme}:// is not a service apprise knows (e.g. mailtos://, slack://, json://)"
+    return f"apprise cannot use this {scheme}:// URL: check its parts against apprise's page for {scheme}://"
+
+
 class Notifier:
     """The configured targets, ready to send. Targets whose URL is empty are skipped with one
     warning; URLs only ever reach the log masked."""
@@ -96,8 +138,11 @@ class Notifier:
                 )
                 continue
             obj = apprise.Apprise(asset=asset)
-            if not obj.add(target.url, tag=target.name):
-                self.invalid[target.name] = "apprise does not understand this URL"
+            # apprise logs the rejected URL in full, secrets included; we say what is wrong.
+            with _quiet(logging.getLogger("apprise")):
+                added = obj.add(target.url, tag=target.name)
+            if not added:
+                self.invalid[target.name] = _why_invalid(target.url)
                 continue
             fmt = _format_for(target.url, target.format)
             for service in obj:
