@@ -103,6 +103,7 @@ def test_folded_text_separates_words_by_spaces_only() -> None:
         ("Su-30MKI", ["Су-30МКИ"]),
         ("Kh-101", ["Х-101"]),
         ("Yak-130", ["Як-130"]),
+        ("Su-57E", ["Су-57Е", "Су-57Э"]),  # the export E is Э in Russian
         ("АЛ-31ФП", ["AL-31FP"]),
         ("Х-101", ["Kh-101"]),
         ("BrahMos", []),  # no digits: a name, not a designation

@@ -46,9 +46,13 @@ def _convert(group: str, table: dict[str, str]) -> str | None:
     return "".join(out)
 
 
+#: Latin letters with a second Cyrillic reading: the export suffix E is written Э (Су-57Э).
+_SECOND_READING = {"e": "э", "E": "Э"}
+
+
 def designation_variants(word: str) -> list[str]:
     """The word in the other alphabet if it looks like a designation (``Su-30MKI`` →
-    ``Су-30МКИ``, ``Х-101`` → ``Kh-101``), else nothing."""
+    ``Су-30МКИ``, ``Х-101`` → ``Kh-101``, ``Su-57E`` → ``Су-57Е`` and ``Су-57Э``), else nothing."""
     if not _DESIGNATION_RE.fullmatch(word):
         return []
     groups = _LETTERS_RE.findall(word)
@@ -62,4 +66,11 @@ def designation_variants(word: str) -> list[str]:
     if any(c is None for c in converted):
         return []
     replacements = iter(converted)
-    return [_LETTERS_RE.sub(lambda _: next(replacements) or "", word)]
+    variant = _LETTERS_RE.sub(lambda _: next(replacements) or "", word)
+    if table is _LATIN_TO_CYRILLIC and any(c in _SECOND_READING for c in word):
+        # Only a whole-word reading change, not every combination: е and э in one designation
+        # do not mix in practice.
+        second = "".join(_SECOND_READING.get(c, v) for c, v in zip(word, variant, strict=False))
+        if len(variant) == len(word) and second != variant:
+            return [variant, second]
+    return [variant]
