@@ -298,6 +298,16 @@ def test_malformed_config_exits_2_naming_file_and_key_and_touches_nothing(
     assert not db.exists()
 
 
+def test_check_notes_a_term_list_no_rule_uses(setup: Path) -> None:
+    """A list defined but never used is usually a rule that forgot it (or a typo'd @name)."""
+    lists = "term_lists:\n  spare: [x]\n  pact: [RELOS]\n"
+    text = setup.read_text(encoding="utf-8").replace(RULES, lists + RULES)
+    setup.write_text(text.replace("query: RELOS OR", "query: RELOS OR @pact OR"), encoding="utf-8")
+    result = monitor(setup, "check")
+    assert result.returncode == 0, result.stderr
+    assert "note: no rule uses @spare\n" in result.stdout
+
+
 def test_check_prints_what_it_found(setup: Path) -> None:
     """`monitor check` summarises feeds, rules and targets without touching the database."""
     result = monitor(setup, "check")

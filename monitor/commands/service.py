@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,6 +57,10 @@ def cmd_check(args: argparse.Namespace) -> int:
             state += "  [no such file]"
         print(f"  - {feed.name}: {feed.url} every {human(settings.feed_interval(feed))}{state}")
     print(f"term lists: {', '.join('@' + n for n in settings.term_lists) or 'none'}")
+    used = {name for rule in settings.rules for name in re.findall(r"@([\w-]+)", rule.query)}
+    unused = [f"@{name}" for name in settings.term_lists if name not in used]
+    if unused:
+        print(f"  note: no rule uses {', '.join(unused)}")
     print(f"rules: {len(rules.rules)}")
     for rule in rules.rules:
         print(
