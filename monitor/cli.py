@@ -122,8 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--all-dead", action="store_true", help="with retry: every dead row")
     outbox.add_argument(
         "--status",
-        choices=("pending", "held", "failed", "sent", "dead"),
-        help="only rows in this state (failed: pending after a failed attempt)",
+        choices=("pending", "held", "failed", "quiet", "sent", "dead"),
+        help="only rows in this state (failed: pending after a failed attempt; quiet: held by"
+        " its target's quiet hours now)",
     )
     outbox.add_argument("--limit", type=_count, default=100)
     outbox.set_defaults(func=cmd_outbox)

@@ -444,4 +444,10 @@ def test_outbox_shows_when_a_failed_or_quiet_alert_goes_out(
     email, chat = lines["email"].split(), lines["chat"].split()
     assert email[3] == "failed" and email[7] != "-", lines["email"]  # its retry time is shown
     assert chat[3] == "quiet", lines["chat"]
-    assert f"{chat[7]} {chat[8]}" == (now + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M")
+    ends = (now + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M")
+    assert f"{chat[7]} {chat[8]}" == ends
+    listing = monitor(config, "outbox").stdout
+    assert f"quiet hours hold what waits for chat until {ends}" in listing
+    quiet = monitor(config, "outbox", "--status", "quiet")
+    assert quiet.returncode == 0, quiet.stderr
+    assert [line.split()[1] for line in quiet.stdout.splitlines() if line[:1].isdigit()] == ["chat"]

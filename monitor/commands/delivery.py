@@ -106,16 +106,21 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         return 0
     if args.ids or args.all_dead:
         raise UsageError("row IDs and --all-dead go with `monitor outbox retry`", key="outbox")
-    entries = store.list_outbox(status=args.status, limit=args.limit)
+    quiet_only = args.status == "quiet"  # a state of the target now, not of the row
+    entries = store.list_outbox(status="unsent" if quiet_only else args.status, limit=args.limit)
     now = datetime.now(UTC)
     targets = {t.name: t for t in settings_of(args).notifications}
+    quiet_now = {
+        name: until
+        for name, t in targets.items()
+        if t.quiet_hours is not None and (until := quiet_until(t.quiet_hours, t.timezone, now)) is not None
+    }
     rows = []
     for e in entries:
+        if quiet_only and e.target not in quiet_now:
+            continue
         status, next_at = e.status, e.next_attempt_at if e.status in ("pending", "failed") else e.sent_at
-        target = targets.get(e.target)
-        until = None
-        if status in ("pending", "failed") and target is not None and target.quiet_hours is not None:
-            until = quiet_until(target.quiet_hours, target.timezone, now)
+        until = quiet_now.get(e.target) if status in ("pending", "failed") else None
         if until is not None:  # held back by the target's quiet hours, whatever its retry time
             status, next_at = "quiet", max(until, next_at) if next_at else until
         rows.append(
@@ -138,4 +143,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     )
     counts = store.outbox_summary()
     print("totals: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "empty"))
+    waiting = store.waiting_by_target()
+    held = [f"{name} until {when(until)}" for name, until in sorted(quiet_now.items()) if waiting.get(name)]
+    if held:
+        print(f"quiet hours hold what waits for {', '.join(held)}")
     return 0

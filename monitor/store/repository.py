@@ -1113,6 +1113,8 @@ class Store:
                 OutboxRow.last_error.is_(None),
                 OutboxRow.next_attempt_at.is_not(None),
             )
+        elif status == "unsent":  # pending, held and failed alike
+            query = query.where(OutboxRow.status == "pending")
         elif status is not None:
             query = query.where(OutboxRow.status == status)
         with self._session() as session:
