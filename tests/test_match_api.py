@@ -235,3 +235,12 @@ def test_compile_query_makes_a_one_rule_set() -> None:
     """compile_query() names its rule 'query' unless told otherwise."""
     assert compile_query("RELOS").rules == (Rule("query", "RELOS"),)
     assert compile_query("RELOS", name="try").rules[0].name == "try"
+
+
+def test_a_phrase_across_a_line_break_is_shown_on_one_line() -> None:
+    """Terms and snippets are read in one line (a chat message, a log line, `monitor match`)."""
+    s = story("Signed", "The RELOS\n\npact was signed")
+    (m,) = compile_query('"RELOS pact"').match(s)
+    assert m.terms == ("RELOS pact",)
+    assert snippet(s.summary, m.spans) == "The «RELOS pact» was signed"
+    assert "matched: RELOS pact\n" in compile_query('"RELOS pact"').explain("query", s).render(s)

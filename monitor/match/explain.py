@@ -54,7 +54,7 @@ def snippet(
         if span.start < pos or span.end > end:
             continue  # overlaps a span already marked, or runs past the window
         out.append(_piece(text[pos : span.start], escape))
-        out.append(mark(escape(text[span.start : span.end])))
+        out.append(mark(_piece(text[span.start : span.end], escape)))
         pos = span.end
     out.append(_piece(text[pos:end], escape))
     out.append("…" if end < len(text) else "")
@@ -103,7 +103,7 @@ class Explanation:
             f"{'MATCH' if self.matched else 'NO MATCH'}: rule {self.rule.name!r}",
             f"  query: {' '.join(self.rule.query.split())}",  # a YAML block query on one line
         ]
-        terms = list(dict.fromkeys(s.term for s in self.spans))
+        terms = list(dict.fromkeys(" ".join(s.term.split()) for s in self.spans))
         if terms:
             label = "matched" if self.matched else "found (not enough to match)"
             lines.append(f"  {label}: {', '.join(terms)}")

@@ -130,7 +130,8 @@ def _distinct_terms(spans: Sequence[Span]) -> tuple[str, ...]:
     """Matched words as written, each once (case-insensitively), in order of appearance."""
     seen: dict[str, str] = {}
     for span in spans:
-        seen.setdefault(span.term.casefold(), span.term)
+        term = " ".join(span.term.split())  # a phrase across a line break, shown on one line
+        seen.setdefault(term.casefold(), term)
     return tuple(seen.values())
 
 
