@@ -244,3 +244,13 @@ def test_a_phrase_across_a_line_break_is_shown_on_one_line() -> None:
     assert m.terms == ("RELOS pact",)
     assert snippet(s.summary, m.spans) == "The «RELOS pact» was signed"
     assert "matched: RELOS pact\n" in compile_query('"RELOS pact"').explain("query", s).render(s)
+
+
+def test_a_query_written_over_lines_is_explained_one_alternative_per_line() -> None:
+    """Each alternative of a multi-line rule is one bullet line, not continued at its indent."""
+    rule = compile_query("RELOS\n  OR (Duma AND\n      India)\n  OR Volodin")
+    s = story("Russia and China")
+    lines = rule.explain("query", s).render(s).splitlines()
+    assert "    - (Duma AND India)  fails on: Duma; India" in lines
+    after = lines[lines.index("  failed: none of the 3 alternatives holds") + 1 :]
+    assert len(after) == 3 and all(line.startswith("    - ") for line in after)

@@ -61,6 +61,11 @@ def snippet(
     return "".join(out).strip()
 
 
+def _one_line(clause: str) -> str:
+    """A clause of a query written over YAML lines, on one line, as the query is shown."""
+    return " ".join(clause.split())
+
+
 def _piece(text: str, escape: Callable[[str], str]) -> str:
     return escape(_SPACES.sub(" ", text))
 
@@ -126,8 +131,9 @@ class Explanation:
             if self.alternatives:
                 lines.append(f"  failed: none of the {len(self.alternatives)} alternatives holds")
                 for branch, why in self.alternatives:
-                    reasons = [w for w in why if w != branch]
-                    lines.append(f"    - {branch}" + (f"  fails on: {'; '.join(reasons)}" if reasons else ""))
+                    reasons = [_one_line(w) for w in why if w != branch]
+                    fails = f"  fails on: {'; '.join(reasons)}" if reasons else ""
+                    lines.append(f"    - {_one_line(branch)}{fails}")
             else:
-                lines.extend(f"  failed: {clause}" for clause in self.failed)
+                lines.extend(f"  failed: {_one_line(clause)}" for clause in self.failed)
         return "\n".join(lines)
