@@ -211,7 +211,7 @@ def _log_matches(
         )
     if saved.suppressed:  # after what matched, which it explains
         log.info(
-            "%s: %r joins an event already alerted: %d alert(s) not repeated",
+            "%s: %r joins an event already alerted: not alerted again (%d rule/target pair(s))",
             feed,
             story.title,
             saved.suppressed,
