@@ -308,6 +308,13 @@ def test_check_notes_a_term_list_no_rule_uses(setup: Path) -> None:
     assert "note: no rule uses @spare\n" in result.stdout
 
 
+def test_check_notes_a_target_whose_min_priority_no_rule_reaches(setup: Path) -> None:
+    setup.write_text(setup.read_text(encoding="utf-8") + "    min_priority: 5\n", encoding="utf-8")
+    result = monitor(setup, "check")
+    assert result.returncode == 0, result.stderr
+    assert "note: min_priority 5 is above the priority of every rule it takes" in result.stdout
+
+
 def test_check_prints_what_it_found(setup: Path) -> None:
     """`monitor check` summarises feeds, rules and targets without touching the database."""
     result = monitor(setup, "check")

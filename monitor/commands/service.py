@@ -81,6 +81,11 @@ def cmd_check(args: argparse.Namespace) -> int:
         state = f"{target.url.split('://', 1)[0]}://…" if target.url.strip() else "SKIPPED (empty URL)"
         mode = f" [digest at {target.schedule!r}, {target.timezone}]" if target.mode == "digest" else ""
         print(f"  - {target.name}: {state} ← {routed}{mode}")
+        wanted = [r.priority for r in settings.rules if target.rules is None or r.name in target.rules]
+        floor = target.min_priority
+        if wanted and floor is not None and max(wanted) < floor:
+            print(f"    note: min_priority {floor} is above the priority of every rule it takes:", end=" ")
+            print("it receives no alerts")
     return 0
 
 
