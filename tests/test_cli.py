@@ -315,6 +315,15 @@ def test_check_notes_a_target_whose_min_priority_no_rule_reaches(setup: Path) ->
     assert "note: min_priority 5 is above the priority of every rule it takes" in result.stdout
 
 
+def test_check_notes_an_exclusion_that_applies_to_one_alternative(setup: Path) -> None:
+    """`India OR Russia -oil` excludes oil from the Russia alternative only (a Lucene user may
+    expect the whole query): check says so, and how to write the other meaning."""
+    setup.write_text(setup.read_text(encoding="utf-8").replace("query: RELOS OR", "query: RELOS -oil OR"))
+    result = monitor(setup, "check")
+    assert result.returncode == 0, result.stderr
+    assert "note: in 'RELOS -oil', one alternative of an OR, the exclusion applies to that" in result.stdout
+
+
 def test_check_prints_what_it_found(setup: Path) -> None:
     """`monitor check` summarises feeds, rules and targets without touching the database."""
     result = monitor(setup, "check")

@@ -42,7 +42,7 @@ def _missing_file(url: str) -> bool:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.app import build_notifier, compile_settings_rules
-    from monitor.match.syntax import lower_case_operators
+    from monitor.match.syntax import exclusions_in_alternatives, lower_case_operators
 
     settings = settings_of(args)
     rules = compile_settings_rules(settings)
@@ -66,6 +66,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(
             f"  - {rule.name} (priority {rule.priority}){': ' + rule.description if rule.description else ''}"
         )
+        for alternative in exclusions_in_alternatives(rule.query):
+            shown = " ".join(alternative.split())
+            print(
+                f"    note: in '{shown}', one alternative of an OR, the exclusion applies to that"
+                " alternative alone; to exclude from all of them, write (… OR …) -word"
+            )
         words = [w for w in lower_case_operators(rule.query) if not w.isupper()]
         if words:
             print(

@@ -422,3 +422,38 @@ def lower_case_operators(query: str) -> list[str]:
 
 _LOWER_NEAR = re.compile(r"(?i:near)/\d+$")
 
+
+
+def exclusions_in_alternatives(query: str) -> list[str]:
+    """Alternatives of an OR that carry their own exclusion without parentheses (``India OR
+    Russia -oil``): by this language's precedence the exclusion applies to that alternative
+    alone, where Lucene users may expect it to apply to the whole query. For a warning."""
+    try:
+        tree = parse(query)
+    except QuerySyntaxError:
+        return []
+    found: list[str] = []
+
+    def walk(node: Node) -> None:
+        if isinstance(node, Or):
+            for child in node.children:
+                src = query[child.start : child.end]
+                # "(Russia -oil)" is clear, and so is an explicit "Russia AND NOT oil".
+                implicit = not src.startswith("(") and " AND " not in src
+                if isinstance(child, And) and any(isinstance(c, Not) for c in child.children) and implicit:
+                    found.append(src)
+        for child in _children(node):
+            walk(child)
+
+    walk(tree)
+    return found
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, And | Or):
+        return node.children
+    if isinstance(node, Field | Not):
+        return (node.child,)
+    if isinstance(node, Near):
+        return (node.left, node.right)
+    return ()
