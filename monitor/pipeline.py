@@ -117,22 +117,24 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             hits += len(matches)
             _log_matches(feed.name, story, matches, saved, held_back)
         # A developing story ("Breaking: Duma votes on defence agreement") may match a rule only
-        # once the feed rewrites it: it alerts then, for the rules it newly matches.
+        # once the feed rewrites it: it alerts then, for the rules it newly matches. Its stored
+        # article text stays (the earlier hits point into it); one is fetched only if it has none.
         for story_id, candidate in seen.edited:
             held_back = _held_back(candidate, now - plan.max_age, forgotten, edited=True)
             alert = held_back is None
-            story, status = ctx.enrich(feed.name, candidate) if ctx.enrich and alert else (candidate, None)
+            wanted = alert and candidate.body is None
+            story, status = ctx.enrich(feed.name, candidate) if ctx.enrich and wanted else (candidate, None)
             matches = ctx.matcher.match(story)
-            if not matches:
-                continue
-            saved = ctx.store.add_hits(
+            saved = ctx.store.apply_edit(
                 story_id,
                 story,
                 matches,
                 ctx.routes,
                 alert=alert,
+                keys=keys.get(story.guid, ()),
+                now=now,
                 update_every=ctx.update_every,
-                fulltext_status=status,
+                full_text=status if story.body is not None and story is not candidate else None,
             )
             new = [m for m in matches if m.rule in saved.rules]
             matching += bool(new)

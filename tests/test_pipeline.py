@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from monitor.fetch import FetchLimits, make_client
 from monitor.match import compile_query
@@ -122,6 +123,30 @@ def test_a_story_the_feed_edits_into_a_match_alerts_once(
     third = poll_feed(_state(store, "Herald"), ctx)
     assert (third.new_stories, third.matching) == (0, 0)
     assert store.outbox_counts() == {"pending": 2}
+
+
+def test_an_edit_whose_storing_fails_is_matched_again_at_the_next_poll(
+    store: Store, client: httpx.Client, http_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database fails while an edit is stored: the poll fails, and the next one still sees
+    the edit and alerts it (the edited text was once saved first, and the alert lost)."""
+    breaking = Item("d-1", "Breaking: Duma votes", "More soon.", "https://herald.example/duma")
+    http_server.routes["/rss"] = Route(rss([breaking]))
+    ctx = _ctx(store, client, {"Herald": http_server.url("/rss")})
+    poll_feed(_state(store, "Herald"), ctx)
+    http_server.routes["/rss"] = Route(rss([replace(breaking, title="Duma ratifies RELOS pact with India")]))
+    real = store.apply_edit
+
+    def fail_once(*args: object, **kwargs: object) -> object:
+        monkeypatch.setattr(store, "apply_edit", real)
+        raise OperationalError("UPDATE stories", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(store, "apply_edit", fail_once)
+    assert not poll_feed(_state(store, "Herald"), ctx).ok
+    assert store.outbox_counts() == {}
+    retried = poll_feed(_state(store, "Herald"), ctx)
+    assert (retried.ok, retried.matching) == (True, 1)
+    assert store.outbox_counts() == {"pending": 1}
 
 
 def test_not_modified_feed_costs_no_parse(

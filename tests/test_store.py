@@ -231,13 +231,24 @@ def test_changed_feed_url_resets_validators(store: Store) -> None:
 
 
 def test_an_edited_entry_updates_the_stored_story_and_is_not_new(store: Store) -> None:
-    """A headline edited an hour later is the same story: updated in place, never new again."""
+    """A headline edited an hour later is the same story, not a new one. It is reported as
+    edited until the edit is stored with what it newly matches, in one transaction: an edit
+    whose storing failed is seen again at the next poll, never lost."""
     feed = _feed_id(store)
-    store.save_story(feed, _story(1), [], {}, alert=True)
+    story_id = store.save_story(feed, _story(1), [], {}, alert=True)
+    assert story_id is not None
     edited = _story(1, title="Title 1 (updated: Duma vote confirmed)", fetched=NOW + timedelta(hours=1))
-    assert store.unseen(feed, [edited]).fresh == []
+    seen = store.unseen(feed, [edited])
+    assert seen.fresh == [] and [i for i, _ in seen.edited] == [story_id.id]
+    assert store.unseen(feed, [edited]).edited, "not stored yet: still an edit"
+    match = Match("relos", ("Duma",), (Span("title", 25, 29, "Duma"),))
+    saved = store.apply_edit(story_id.id, edited, [match], {"relos": (TargetRoute("email"),)}, alert=True)
+    assert saved.rules == ("relos",) and saved.queued == 1
     (record,) = [r for r in store.iter_stories()]
     assert record.title == "Title 1 (updated: Duma vote confirmed)"
+    assert store.unseen(feed, [edited]).edited == []
+    again = store.apply_edit(story_id.id, edited, [match], {"relos": (TargetRoute("email"),)}, alert=True)
+    assert again.rules == () and store.outbox_counts() == {"pending": 1}
 
 
 def test_two_concurrent_claimers_never_get_the_same_row(store: Store) -> None:

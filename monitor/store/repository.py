@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -350,9 +350,9 @@ class Store:
         """The stories not stored yet: neither this feed's GUID, nor the canonical URL, nor any
         identity key (``keys``: guid → keys) is known.
 
-        A known story whose headline or summary was edited since is updated in place (with
-        ``updated_at``) and returned as edited: it is the same article, which alerts again only
-        for a rule it did not match before (see ``add_hits``)."""
+        A known story whose headline or summary the feed has edited is returned as edited, with
+        its id and the body stored for it (its spans point there): it is the same article, to
+        be updated by ``apply_edit`` together with what it newly matches."""
         edited: list[tuple[int, Story]] = []
         if not stories:
             return Unseen([], edited)
@@ -374,15 +374,7 @@ class Store:
             for story in stories:
                 row = known.get(story.guid)
                 if row is not None and (row.title, row.summary) != (story.title, story.summary):
-                    row.title, row.summary = story.title, story.summary
-                    row.updated_at = now or story.fetched
-                    edited.append((row.id, story))
-                    for key in keys.get(story.guid, ()):  # its new text key is this story too
-                        session.execute(
-                            self._insert(StoryKeyRow)
-                            .values(key=key, story_id=row.id)
-                            .on_conflict_do_nothing()
-                        )
+                    edited.append((row.id, replace(story, body=row.body)))
         fresh = [
             s
             for s in stories
@@ -509,7 +501,7 @@ class Store:
         except _Duplicate:
             return None
 
-    def add_hits(
+    def apply_edit(
         self,
         story_id: int,
         story: Story,
@@ -517,20 +509,24 @@ class Store:
         routes: Mapping[str, Sequence[TargetRoute]],
         *,
         alert: bool,
+        keys: Sequence[str] = (),
+        now: datetime | None = None,
         update_every: timedelta = timedelta(hours=1),
-        fulltext_status: str | None = None,
+        full_text: str | None = None,
     ) -> SavedStory:
-        """Hits for a stored story the feed has edited (``story``: its new text): only for the
-        rules it did not match before, so an edit alerts once for what it newly matches and
-        never repeats an alert. Written, with their outbox rows, in one transaction; a full
-        text fetched for the edit (``fulltext_status``) is stored too, as the spans point into it."""
+        """Store the feed's edit of a story (``story``: its new headline and summary, with
+        ``full_text``, the fetch status, when its article was fetched for the edit) and the hits
+        of the rules it did not match before, with their outbox rows, in ONE transaction: an
+        edit is never recorded without what it newly matches, so a failure in between leaves
+        it to the next poll, and rules it matched already never alert again."""
         with self.engine.begin() as conn:
-            if fulltext_status is not None:
-                conn.execute(
-                    update(StoryRow)
-                    .where(StoryRow.id == story_id)
-                    .values(body=story.body, fulltext_status=fulltext_status)
-                )
+            text = {"title": story.title, "summary": story.summary, "updated_at": now or story.fetched}
+            if full_text is not None:
+                text.update(body=story.body, fulltext_status=full_text)
+            conn.execute(update(StoryRow).where(StoryRow.id == story_id).values(**text))
+            for key in keys:  # its new text key is this story too
+                claim = self._insert(StoryKeyRow).values(key=key, story_id=story_id)
+                conn.execute(claim.on_conflict_do_nothing())
             cluster = conn.execute(select(StoryRow.cluster).where(StoryRow.id == story_id)).scalar()
             had = set(conn.scalars(select(HitRow.rule).where(HitRow.story_id == story_id)))
             new = [m for m in matches if m.rule not in had]
