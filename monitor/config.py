@@ -379,11 +379,13 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def _read_yaml(path: Path, included_from: Path | None = None) -> dict[str, Any]:
+    via = f" (included from {included_from})" if included_from else ""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        via = f" (included from {included_from})" if included_from else ""
         raise ConfigError(f"cannot read: {exc.strerror or exc}{via}", file=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start}){via}", file=str(path)) from exc
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: builds plain data only
     except yaml.YAMLError as exc:
@@ -417,8 +419,8 @@ def _merge_includes(path: Path, data: dict[str, Any]) -> None:
                 file=str(inc_path),
                 key=sorted(extra)[0],
             )
-        lists = dict(data.get("term_lists") or {})
-        for list_name, terms in (inc.get("term_lists") or {}).items():
+        lists = _mapping(data.get("term_lists"), path, "term_lists")
+        for list_name, terms in _mapping(inc.get("term_lists"), inc_path, "term_lists").items():
             if list_name in lists:
                 raise ConfigError(
                     "term list defined twice", file=str(inc_path), key=f"term_lists.{list_name}"
@@ -431,6 +433,16 @@ def _merge_includes(path: Path, data: dict[str, Any]) -> None:
             raise ConfigError("must be a list of rules", file=str(inc_path), key="rules")
         data["rules"] = list(data.get("rules") or []) + inc_rules
         data["rule_sources"] += [(str(inc_path), i) for i in range(len(inc_rules))]
+
+
+def _mapping(value: object, path: Path, key: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            "must be a mapping of names to lists, e.g. india_names: [India, Indian]", file=str(path), key=key
+        )
+    return dict(value)
 
 
 def _resolve_local_feeds(path: Path, data: dict[str, Any]) -> None:

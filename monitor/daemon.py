@@ -23,18 +23,19 @@ from apscheduler.triggers.cron import CronTrigger
 
 from monitor.app import App, build_notifier, compile_settings_rules
 from monitor.config import Settings
-from monitor.errors import MonitorError
 from monitor.schedule import cron_trigger
 
 log = logging.getLogger(__name__)
 
 
-def _poll_tick(app: App, scheduler: BackgroundScheduler) -> None:
+def _poll_tick(app: App) -> None:
     results = app.poll()
     app.check_health()
     if any(r.hits for r in results):
-        # New hits go out now rather than at the next delivery tick.
-        scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+        # New hits go out now rather than at the next delivery tick. Not by rescheduling the
+        # delivery job: APScheduler 3's shutdown holds the job store lock while it waits for
+        # running jobs, so a job that reschedules another during a stop waits for ever.
+        app.deliver(wait=False)
 
 
 def _deliver_tick(app: App) -> None:
@@ -45,9 +46,9 @@ def _prune_tick(app: App) -> None:
     app.prune()
 
 
-def _digest_tick(app: App, scheduler: BackgroundScheduler, target: str) -> None:
+def _digest_tick(app: App, target: str) -> None:
     if app.fire_digest(target):
-        scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+        app.deliver(wait=False)  # see _poll_tick
 
 
 def reschedule_after_clock_step(scheduler: BaseScheduler, now: datetime) -> None:
@@ -111,54 +112,90 @@ class _BusyTickFilter(logging.Filter):
         return True
 
 
+class _Signals:
+    """What the signal handlers ask for, as plain attributes. A handler runs on the main thread
+    between any two of its steps, even inside a lock it holds (an Event's, the logging
+    module's), so a handler that took a lock could wait on itself forever: these only assign."""
+
+    def __init__(self) -> None:
+        self.stop: int | None = None  # the signal that asked to stop
+        self.hangup = False
+
+    def on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop = signum
+
+    def on_hangup(self, _signum: int, _frame: FrameType | None) -> None:
+        self.hangup = True
+
+
+#: How often the main thread looks at the signal flags (and at ``stop``), in seconds.
+_SIGNAL_POLL = 0.25
+#: The first and the longest wait between attempts to start when no config can start.
+_RESTART_RETRY = (5.0, 300.0)
+
+
 def run_daemon(
     app: App, stop: threading.Event | None = None, reload: Callable[[], Settings] | None = None
 ) -> int:
     """Run until SIGTERM/SIGINT (or ``stop``) arrives; return the exit code. ``reload`` reads
     the config again, for SIGHUP (without it SIGHUP keeps its default action)."""
     stop = stop or threading.Event()
-    wake = threading.Event()  # a signal arrived, or ``stop`` was set from elsewhere
-    hangup = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s: finishing the work in hand", signal.Signals(signum).name)
-        stop.set()
-        wake.set()
-
-    def on_hangup(_signum: int, _frame: FrameType | None) -> None:
-        hangup.set()
-        wake.set()
-
+    signals = _Signals()
     handlers: dict[int, Callable[[int, FrameType | None], None]] = {
-        signal.SIGTERM: on_signal,
-        signal.SIGINT: on_signal,
+        signal.SIGTERM: signals.on_stop,
+        signal.SIGINT: signals.on_stop,
     }
     if reload is not None:
-        handlers[signal.SIGHUP] = on_hangup
+        handlers[signal.SIGHUP] = signals.on_hangup
     previous_handlers = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
-    threading.Thread(target=_relay, args=(stop, wake), name="stop-relay", daemon=True).start()
     try:
-        while True:
-            settings = _serve(app, stop, wake, hangup, reload)
-            if settings is None:
-                break
-            previous = app.settings
-            try:
-                app = App(settings)
-                app.prepare()
-            except MonitorError as exc:
-                # Checked before the old service stopped, so this is the database (unreachable,
-                # a failed migration): better the previous config than no service.
-                log.error("%s\nthe reloaded config could not start: going on with the previous one", exc)
-                app = App(previous)
-                app.prepare()
-            else:
-                log.info("config reloaded from %s", settings.source)
+        running: App | None = app
+        while running is not None:
+            settings = _serve(running, stop, signals, reload)
+            running = None if settings is None else _restart(settings, running.settings, stop, signals)
     finally:
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
     log.info("monitor stopped")
     return 0
+
+
+def _stopping(stop: threading.Event, signals: _Signals) -> bool:
+    """Whether to stop: ``stop`` is set, or a signal asked for it (then ``stop`` is set too)."""
+    if signals.stop is not None and not stop.is_set():
+        log.info("received %s: finishing the work in hand", signal.Signals(signals.stop).name)
+        stop.set()
+    return stop.is_set()
+
+
+def _restart(settings: Settings, previous: Settings, stop: threading.Event, signals: _Signals) -> App | None:
+    """The service on the reloaded config, else on the previous one; when neither can start
+    (the database is down, say), try again with growing waits rather than exit. None if a
+    stop comes first."""
+    wait, longest = _RESTART_RETRY
+    while not _stopping(stop, signals):
+        for candidate in (settings, previous):
+            app: App | None = None
+            try:
+                app = App(candidate)
+                app.prepare()
+            except Exception as exc:  # whatever it is, the service must go on
+                if app is not None:
+                    app.close()
+                which = "reloaded" if candidate is settings else "previous"
+                log.error("%s\nthe %s config could not start", exc, which)
+                continue
+            if candidate is settings:
+                log.info("config reloaded from %s", settings.source)
+            else:
+                log.warning("going on with the previous config")
+            return app
+        log.error("no config could start: trying again in %.0f s", wait)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and not _stopping(stop, signals):
+            stop.wait(_SIGNAL_POLL)
+        wait = min(wait * 2, longest)
+    return None
 
 
 def _checked(reload: Callable[[], Settings]) -> Settings:
@@ -171,14 +208,13 @@ def _checked(reload: Callable[[], Settings]) -> Settings:
 
 
 def _serve(
-    app: App,
-    stop: threading.Event,
-    wake: threading.Event,
-    hangup: threading.Event,
-    reload: Callable[[], Settings] | None,
+    app: App, stop: threading.Event, signals: _Signals, reload: Callable[[], Settings] | None
 ) -> Settings | None:
     """Run the schedule until ``stop`` (None) or a SIGHUP with a config that checks out (the
     new settings); the work in hand finishes first and ``app`` is closed either way."""
+    if _stopping(stop, signals):  # a stop that came while this service was being started
+        app.close()
+        return None
     settings = app.settings
     scheduler = BackgroundScheduler(
         timezone=UTC,
@@ -187,7 +223,7 @@ def _serve(
     scheduler.add_job(
         _poll_tick,
         "interval",
-        args=(app, scheduler),
+        args=(app,),
         id="poll",
         seconds=settings.tick.total_seconds(),
         next_run_time=datetime.now(UTC),
@@ -215,7 +251,7 @@ def _serve(
             scheduler.add_job(
                 _digest_tick,
                 cron_trigger(target.schedule, target.timezone),
-                args=(app, scheduler, target.name),
+                args=(app, target.name),
                 id=f"digest:{target.name}",
                 # However late (a suspended machine, a busy scheduler): a skipped digest would
                 # hold its alerts back for a whole period.
@@ -236,16 +272,16 @@ def _serve(
     )
     reloaded: Settings | None = None
     try:
-        while reloaded is None and not stop.is_set():
-            wake.wait()
-            wake.clear()
-            if hangup.is_set() and not stop.is_set() and reload is not None:
-                hangup.clear()
+        while reloaded is None and not _stopping(stop, signals):
+            if signals.hangup and reload is not None:
+                signals.hangup = False
                 log.info("received SIGHUP: reading the config again")
                 try:
                     reloaded = _checked(reload)
-                except MonitorError as exc:
+                except Exception as exc:  # any config that cannot be read is kept out
                     log.error("%s\nthe config was not reloaded: the running one stays", exc)
+                continue
+            stop.wait(_SIGNAL_POLL)
         if reloaded is not None:
             log.info("applying the new config: finishing the work in hand")
     finally:
@@ -253,10 +289,5 @@ def _serve(
         scheduler.shutdown(wait=True)
         logging.getLogger("apscheduler.scheduler").removeFilter(busy)
         app.close()
-    return None if stop.is_set() else reloaded
+    return None if _stopping(stop, signals) else reloaded
 
-
-def _relay(stop: threading.Event, wake: threading.Event) -> None:
-    """A ``stop`` set from elsewhere (tests, an embedding program) wakes the daemon too."""
-    stop.wait()
-    wake.set()

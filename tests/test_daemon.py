@@ -238,6 +238,9 @@ def test_sighup_applies_a_good_config_and_keeps_the_running_one_for_a_bad_one(
     )
     daemon.proc.send_signal(signal.SIGHUP)
     time.sleep(1.5)
+    config.write_bytes(b"\xff\xfe not a config")  # saved in the wrong encoding
+    daemon.proc.send_signal(signal.SIGHUP)
+    time.sleep(1.5)
     http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
     assert wait_for(lambda: len(http_server.posts("/hook")) == 1, 30), "the daemon stopped alerting"
 
@@ -256,4 +259,5 @@ def test_sighup_applies_a_good_config_and_keeps_the_running_one_for_a_bad_one(
     assert len(posts) == 2 and "new warehouse" in posts[1]["title"] + posts[1]["message"]
     assert len(smtp_server.messages) == 2
     assert "rule 'broken': position" in err and "the config was not reloaded: the running one stays" in err
+    assert "not UTF-8 text" in err and err.count("the config was not reloaded") == 2
     assert "config reloaded from" in err and "monitor running: 1 feeds, 2 rules" in err
