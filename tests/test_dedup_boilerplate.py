@@ -20,13 +20,14 @@ def test_a_sentence_under_many_headlines_is_boilerplate_and_the_rest_of_the_summ
         _story("Duma ratifies RELOS", "Lawmakers voted on Tuesday. Read the full story at Example Times."),
         _story("Oil spill off Goa", "A tanker ran aground.\nRead the full story at Example Times."),
         _story("Kohli scores century", "Read the full story at Example  Times."),
+        _story("Budget passes", "The vote was close. Read the full story at Example Times."),
         _story("Monsoon arrives early", "Rain reached Kerala. Comments"),
     ]
     found = boilerplate(stories)
     assert found == {"read the full story at example times."}
     assert without_boilerplate(stories[0], found).summary == "Lawmakers voted on Tuesday."
     assert without_boilerplate(stories[2], found).summary == ""
-    assert without_boilerplate(stories[3], found) is stories[3]
+    assert without_boilerplate(stories[4], found) is stories[4]
 
 
 def test_a_sentence_that_names_its_own_headline_is_boilerplate_too() -> None:
@@ -45,5 +46,9 @@ def test_what_a_few_stories_share_is_not_boilerplate() -> None:
     lead = "Russia's Duma ratified the RELOS pact with India on Tuesday."
     pair = [_story("Duma ratifies RELOS", lead), _story("RELOS: what it means", lead), _story("Other", "x.")]
     assert boilerplate(pair) == frozenset()
+    heads = ["Duma ratifies RELOS", "RELOS: what it means", "Volodin on RELOS"]
+    small_feed = [_story(h, f"{lead} Detail {i}.") for i, h in enumerate(heads)]
+    small_feed += [_story(f"Other story {i}", f"Text {i}.") for i in range(7)]
+    assert boilerplate(small_feed) == frozenset(), "three reports of one event in a feed of ten"
     long_feed = [_story(f"Story {i}", "Read more." if i < 3 else f"Text {i}.") for i in range(20)]
     assert boilerplate(long_feed) == frozenset()

@@ -4,7 +4,8 @@
 a Google News entry's outlet name after its headline: left in, such text makes unrelated
 stories of one feed look alike to the clustering, which joins them into one event whose later
 stories are never alerted. A sentence found under at least ``MIN_REPEATS`` different headlines,
-and in at least ``MIN_SHARE`` of the feed's entries, is boilerplate; the story's own headline
+and in at least ``MIN_SHARE`` of the feed's entries, is boilerplate (three reports of one event
+in a feed may well share their key sentence: that must stay); the story's own headline
 inside a sentence does not count as a difference. Clustering leaves it out; the story keeps it
 (a background sentence three articles share may be what a rule needs). Pure.
 """
@@ -18,8 +19,8 @@ from dataclasses import replace
 
 from monitor.models import Story
 
-MIN_REPEATS = 3
-MIN_SHARE = 0.25
+MIN_REPEATS = 4
+MIN_SHARE = 0.5
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?…])\s+|\s*\n\s*")
 
