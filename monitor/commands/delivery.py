@@ -106,8 +106,6 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         return 0
     if args.ids or args.all_dead:
         raise UsageError("row IDs and --all-dead go with `monitor outbox retry`", key="outbox")
-    quiet_only = args.status == "quiet"  # a state of the target now, not of the row
-    entries = store.list_outbox(status="unsent" if quiet_only else args.status, limit=args.limit)
     now = datetime.now(UTC)
     targets = {t.name: t for t in settings_of(args).notifications}
     quiet_now = {
@@ -115,10 +113,12 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         for name, t in targets.items()
         if t.quiet_hours is not None and (until := quiet_until(t.quiet_hours, t.timezone, now)) is not None
     }
+    if args.status == "quiet":  # a state of the target now: its due rows, not those held for a digest
+        entries = store.list_outbox(status="due", limit=args.limit, targets=list(quiet_now))
+    else:
+        entries = store.list_outbox(status=args.status, limit=args.limit)
     rows = []
     for e in entries:
-        if quiet_only and e.target not in quiet_now:
-            continue
         status, next_at = e.status, e.next_attempt_at if e.status in ("pending", "failed") else e.sent_at
         until = quiet_now.get(e.target) if status in ("pending", "failed") else None
         if until is not None:  # held back by the target's quiet hours, whatever its retry time

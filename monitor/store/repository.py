@@ -1091,7 +1091,9 @@ class Store:
                 )
             )
 
-    def list_outbox(self, *, status: str | None = None, limit: int = 100) -> list[OutboxEntry]:
+    def list_outbox(
+        self, *, status: str | None = None, limit: int = 100, targets: Collection[str] | None = None
+    ) -> list[OutboxEntry]:
         query = (
             select(OutboxRow, StoryRow.title)
             .outerjoin(HitRow, HitRow.id == OutboxRow.hit_id)
@@ -1109,10 +1111,12 @@ class Store:
                 OutboxRow.last_error.is_(None),
                 OutboxRow.next_attempt_at.is_not(None),
             )
-        elif status == "unsent":  # pending, held and failed alike
-            query = query.where(OutboxRow.status == "pending")
+        elif status == "due":  # pending or failed, not held for a digest
+            query = query.where(OutboxRow.status == "pending", OutboxRow.next_attempt_at.is_not(None))
         elif status is not None:
             query = query.where(OutboxRow.status == status)
+        if targets is not None:
+            query = query.where(OutboxRow.target.in_(list(targets)))
         with self._session() as session:
             return [
                 OutboxEntry(
