@@ -98,7 +98,7 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
         stories = [normalise(entry, feed=feed.name, fetched=now) for entry in entries]
         keys = {story.guid: ctx.clusterer.keys(story) for story in stories} if ctx.clusterer else {}
         repeated = boilerplate(stories)  # what the feed writes under every headline
-        seen = ctx.store.unseen(feed.id, stories, now, keys)  # dedup: the same article is not new
+        seen = ctx.store.unseen(feed.id, stories, keys)  # dedup: the same article is not new
         new_stories = matching = hits = 0
         cutoff = now - plan.max_age if feed.polls_ok == 0 else None
         forgotten = now - ctx.retention if ctx.retention is not None else None

@@ -344,7 +344,6 @@ class Store:
         self,
         feed_id: int,
         stories: Sequence[Story],
-        now: datetime | None = None,
         keys: Mapping[str, Sequence[str]] | None = None,
     ) -> Unseen:
         """The stories not stored yet: neither this feed's GUID, nor the canonical URL, nor any
