@@ -47,14 +47,6 @@ def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def human(delta: object) -> str:
-    seconds = int(getattr(delta, "total_seconds", lambda: 0)())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
 def mask_db(url: str) -> str:
     from sqlalchemy.engine import make_url
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from monitor.commands.common import app_of, human, mask_db, plural, settings_of
-from monitor.config import load_settings
+from monitor.commands.common import app_of, mask_db, plural, settings_of
+from monitor.config import format_duration, load_settings
 from monitor.errors import UsageError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         state = "" if feed.enabled else "  [disabled]"
         if _missing_file(feed.url):  # polls would fail; the path is probably mistyped
             state += "  [no such file]"
-        print(f"  - {feed.name}: {feed.url} every {human(settings.feed_interval(feed))}{state}")
+        print(f"  - {feed.name}: {feed.url} every {format_duration(settings.feed_interval(feed))}{state}")
     print(f"term lists: {', '.join('@' + n for n in settings.term_lists) or 'none'}")
     used = {name for rule in settings.rules for name in re.findall(r"@([\w-]+)", rule.query)}
     unused = [f"@{name}" for name in settings.term_lists if name not in used]
@@ -120,10 +120,11 @@ def _prune(args: argparse.Namespace, store: Store) -> int:
     window = settings_of(args).dedup.window
     if keep < window:
         raise UsageError(
-            f"{human(keep)} is shorter than dedup.window ({human(window)}): forgetting a story whose "
-            "news event is still open would alert that event again",
+            f"{format_duration(keep)} is shorter than dedup.window ({format_duration(window)}): forgetting"
+            " a story whose news event is still open would alert that event again",
             key="--older-than",
         )
     pruned = store.prune(datetime.now(UTC) - keep)
-    print(f"forgot {plural(pruned, 'story', 'stories')} first seen and published more than {human(keep)} ago")
+    forgotten = plural(pruned, "story", "stories")
+    print(f"forgot {forgotten} first seen and published more than {format_duration(keep)} ago")
     return 0
