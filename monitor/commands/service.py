@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +41,7 @@ def _missing_file(url: str) -> bool:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.app import build_notifier, compile_settings_rules
-    from monitor.match.syntax import exclusions_in_alternatives, lower_case_operators
+    from monitor.match.syntax import exclusions_in_alternatives, list_names, lower_case_operators
 
     settings = settings_of(args)
     rules = compile_settings_rules(settings)
@@ -57,7 +56,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             state += "  [no such file]"
         print(f"  - {feed.name}: {feed.url} every {format_duration(settings.feed_interval(feed))}{state}")
     print(f"term lists: {', '.join('@' + n for n in settings.term_lists) or 'none'}")
-    used = {name for rule in settings.rules for name in re.findall(r"@([\w-]+)", rule.query)}
+    used = {name for rule in settings.rules for name in list_names(rule.query)}
     unused = [f"@{name}" for name in settings.term_lists if name not in used]
     if unused:
         print(f"  note: no rule uses {', '.join(unused)}")

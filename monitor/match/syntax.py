@@ -424,6 +424,14 @@ _LOWER_NEAR = re.compile(r"(?i:near)/\d+$")
 
 
 
+def list_names(query: str) -> set[str]:
+    """The term lists a query names (none if it does not parse: its error is reported anyway)."""
+    try:
+        return {t.text for t in _lex(query) if t.kind == "LIST"}
+    except QuerySyntaxError:
+        return set()
+
+
 def exclusions_in_alternatives(query: str) -> list[str]:
     """Alternatives of an OR that carry their own exclusion without parentheses (``India OR
     Russia -oil``): by this language's precedence the exclusion applies to that alternative
