@@ -3,8 +3,8 @@
 The sets hold realistic news items in English, Russian and Hindi, each labelled for the RELOS
 pact and for India–Russia defence cooperation, with many hard negatives (other countries'
 logistics pacts, India–Russia oil and trade, the Ukraine war, people and firms called Relos).
-``rules_labelled.yaml`` was written with the rules; ``rules_holdout.yaml`` to ``rules_holdout7.yaml``
-by seven other authors who never saw them (their headers say how the rules first scored on them;
+``rules_labelled.yaml`` was written with the rules; ``rules_holdout.yaml`` to ``rules_holdout8.yaml``
+by eight other authors who never saw them (their headers say how the rules first scored on them;
 the fifth was only measured, never used to revise the rules).
 """
 
@@ -33,6 +33,7 @@ _LABELLED = (
     Path(__file__).parent / "data" / "rules_holdout5.yaml",
     Path(__file__).parent / "data" / "rules_holdout6.yaml",
     Path(__file__).parent / "data" / "rules_holdout7.yaml",
+    Path(__file__).parent / "data" / "rules_holdout8.yaml",
 )
 _NOW = datetime(2025, 12, 5, tzinfo=UTC)
 
