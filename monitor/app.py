@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from monitor.clustering import Clusterer
 from monitor.config import Settings, format_duration
 from monitor.errors import ConfigError, RuleError
@@ -28,6 +30,11 @@ log = logging.getLogger(__name__)
 
 #: How long a claimed feed stays out of other workers' reach while it is being polled.
 POLL_LEASE = timedelta(minutes=10)
+#: A worker's heartbeat lasts this many beats: a feed claimed by a worker that died mid-poll
+#: is free again this long after its last beat (see ``Store.claim_due_feeds``).
+HEARTBEAT_BEATS = 4
+#: The longest time between two beats, whatever the tick.
+MAX_BEAT = timedelta(seconds=30)
 
 
 def compile_settings_rules(settings: Settings) -> RuleSet:
@@ -120,6 +127,9 @@ class App:
         )
         self.limits = fetch_limits(settings)
         self.client = make_client(self.limits)
+        #: This process's id in the store: its feed claims and its heartbeat.
+        self.worker = uuid.uuid4().hex
+        self.beat_every = min(settings.tick, MAX_BEAT)
         self.feeds = {feed.name: feed for feed in settings.feeds if feed.enabled}
         # The furthest ahead a feed's next poll can be: its interval, or the longest backoff
         # with its jitter (see ``Store.claim_due_feeds``).
@@ -195,8 +205,17 @@ class App:
         if all_now:
             feeds = self.store.feeds_named(list(self.feeds))
         else:
-            feeds = self.store.claim_due_feeds(list(self.feeds), now, POLL_LEASE, self.poll_horizon)
+            self.beat()  # a claim is made only while this worker's heartbeat holds
+            feeds = self.store.claim_due_feeds(
+                list(self.feeds), now, POLL_LEASE, self.poll_horizon, worker=self.worker
+            )
         return poll_feeds(feeds, self.context, self.settings.fetch.concurrency)
+
+    def beat(self) -> None:
+        """Renew this worker's heartbeat; the daemon calls it every ``beat_every``, from its
+        own job, so a long poll does not let it lapse."""
+        now = datetime.now(UTC)
+        self.store.beat(self.worker, now + self.beat_every * HEARTBEAT_BEATS, now)
 
     def fire_digest(self, target: str) -> int:
         """A digest's scheduled time: make the period's held alerts due (sent by the next
@@ -281,6 +300,14 @@ class App:
         self.check_health()
         self.catch_up_digests()
         return RunSummary(polls, self.deliver(due_only=False))
+
+    def sign_off(self) -> None:
+        """End this worker's heartbeat at a clean stop (its polls are done). Best effort: with
+        the database out of reach the heartbeat simply lapses."""
+        try:
+            self.store.sign_off(self.worker)
+        except SQLAlchemyError as exc:
+            log.debug("could not end the heartbeat of worker %s: %s", self.worker, exc)
 
     def close(self) -> None:
         self.deliverer.close()

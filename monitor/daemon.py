@@ -38,6 +38,10 @@ def _poll_tick(app: App) -> None:
         app.deliver(wait=False)
 
 
+def _heartbeat_tick(app: App) -> None:
+    app.beat()
+
+
 def _deliver_tick(app: App) -> None:
     app.deliver(wait=False)  # a target still sending from the last tick holds up no other
 
@@ -88,7 +92,7 @@ def _watch_clock(
 
 
 #: Jobs that may find their previous run still going: the next run picks up the work.
-_TICKS = frozenset({"poll", "deliver", "prune"})
+_TICKS = frozenset({"poll", "deliver", "prune", "heartbeat"})
 
 
 class _BusyTickFilter(logging.Filter):
@@ -229,6 +233,13 @@ def _serve(
         next_run_time=datetime.now(UTC),
     )
     scheduler.add_job(
+        _heartbeat_tick,
+        "interval",
+        args=(app,),
+        id="heartbeat",
+        seconds=app.beat_every.total_seconds(),
+    )
+    scheduler.add_job(
         _deliver_tick,
         "interval",
         args=(app,),
@@ -288,6 +299,7 @@ def _serve(
         done.set()
         scheduler.shutdown(wait=True)
         logging.getLogger("apscheduler.scheduler").removeFilter(busy)
+        app.sign_off()
         app.close()
     return None if _stopping(stop, signals) else reloaded
 

@@ -77,6 +77,28 @@ def test_sigkill_then_restart_loses_nothing_and_repeats_nothing(
     assert "totals: sent 2" in monitor(config, "outbox").stdout
 
 
+def test_a_feed_whose_poll_was_cut_off_by_sigkill_is_polled_again_soon_after_a_restart(
+    tmp_path: Path, db_url: str, http_server: HTTPServer, smtp_server: SMTPServer, daemons: list[Daemon]
+) -> None:
+    """A daemon killed while it polls a feed leaves the feed claimed for ten minutes; the
+    claim lapses with the dead process's heartbeat, so the restarted daemon polls the feed
+    within seconds and alerts its new story (once)."""
+    http_server.routes["/rss"] = Route(rss([NOISE_ITEM]), delay=60)  # the poll hangs
+    config = write_config(tmp_path, db_url, http_server.url("/rss"), smtp_server, http_server.port)
+    first = Daemon(config)
+    daemons.append(first)
+    assert wait_for(lambda: any(r.path == "/rss" for r in http_server.requests), 30), "feed never fetched"
+    first.proc.kill()
+    first.proc.communicate()
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
+    second = Daemon(config)
+    daemons.append(second)
+    assert wait_for(lambda: len(http_server.posts("/hook")) == 1, 30), "the cut-off feed was not polled again"
+    code, err = second.stop()
+    assert code == 0, err
+    assert len(http_server.posts("/hook")) == 1
+
+
 def test_digest_goes_out_at_its_scheduled_time_with_exactly_that_periods_hits(
     tmp_path: Path, http_server: HTTPServer, smtp_server: SMTPServer, daemons: list[Daemon]
 ) -> None:

@@ -199,6 +199,26 @@ def test_due_feeds_are_claimed_once(store: Store) -> None:
     assert len(store.claim_due_feeds(["Herald"], NOW + timedelta(minutes=11), timedelta(minutes=10))) == 1
 
 
+def test_a_feed_claimed_by_a_dead_worker_is_due_when_its_heartbeat_lapses(store: Store) -> None:
+    """A worker killed mid-poll leaves its claim: the feed is free again once the worker's
+    heartbeat lapses, not only when the ten-minute claim runs out; a live worker keeps it."""
+    lease = timedelta(minutes=10)
+    store.beat("a", NOW + timedelta(minutes=2), NOW)
+    assert len(store.claim_due_feeds(["Herald"], NOW, lease, worker="a")) == 1
+    store.beat("b", NOW + timedelta(minutes=5), NOW)
+    store.beat("a", NOW + timedelta(minutes=3), NOW + timedelta(minutes=1))  # a is alive
+    assert store.claim_due_feeds(["Herald"], NOW + timedelta(minutes=2), lease, worker="b") == []
+    # a stops beating (SIGKILL): after its last heartbeat runs out, b takes the feed.
+    reclaimed = store.claim_due_feeds(["Herald"], NOW + timedelta(minutes=4), lease, worker="b")
+    assert [f.name for f in reclaimed] == ["Herald"]
+    assert store.claim_due_feeds(["Herald"], NOW + timedelta(minutes=4), lease, worker="a") == [], (
+        "b's claim holds while b beats"
+    )
+    store.record_poll(reclaimed[0].id, now=NOW, next_poll=NOW + timedelta(minutes=20), status="200")
+    store.sign_off("b")  # a finished poll is no claim: b stopping frees nothing early
+    assert store.claim_due_feeds(["Herald"], NOW + timedelta(minutes=5), lease, worker="a") == []
+
+
 def test_a_due_time_set_by_a_wrong_clock_does_not_park_a_feed(store: Store) -> None:
     """A machine that resumed a day ahead and was then put right: the next polls it set are
     a day away, further than any interval or backoff could put them. They are due now."""

@@ -33,6 +33,8 @@ from monitor.store.schema import (
 
 #: How far two workers' clocks may disagree before one's lease looks stale to the other.
 _LEASE_SKEW = timedelta(minutes=1)
+#: Prefix of a worker's heartbeat lease.
+_WORKER = "worker:"
 #: The advisory lock key of cluster assignment (any constant other applications do not use).
 _CLUSTER_LOCK_KEY = 0x6D6F6E69746F72  # "monitor"
 
@@ -263,17 +265,31 @@ class Store:
                     row.polls_ok = 0
 
     def claim_due_feeds(
-        self, names: Collection[str], now: datetime, lease: timedelta, horizon: timedelta | None = None
+        self,
+        names: Collection[str],
+        now: datetime,
+        lease: timedelta,
+        horizon: timedelta | None = None,
+        *,
+        worker: str | None = None,
     ) -> list[FeedState]:
         """Take the enabled feeds whose due time has come, pushing their due time ``lease``
         ahead so no other worker takes them meanwhile (rows locked with SKIP LOCKED).
+
+        ``worker``: who claims, by the id of its heartbeat (``beat``). A feed claimed by a
+        worker whose heartbeat has lapsed is due too: that worker died mid-poll (SIGKILL, a
+        crash), and its feeds are not left unpolled for the rest of ``lease``.
 
         ``horizon``: the furthest ahead a due time can legitimately be. One further away was
         set while the clock was wrong (a VM resumed a day ahead, then corrected): it is due
         now, or the feed would sit idle until the clock caught up."""
         if not names:
             return []
-        due = FeedRow.next_poll_at <= now
+        alive = select(LeaseRow.holder).where(
+            LeaseRow.name.startswith(_WORKER), LeaseRow.held_until > now, LeaseRow.holder.is_not(None)
+        )
+        abandoned = and_(FeedRow.claimed_by.is_not(None), FeedRow.claimed_by.not_in(alive))
+        due = or_(FeedRow.next_poll_at <= now, abandoned)
         if horizon is not None:
             due = or_(due, FeedRow.next_poll_at > now + horizon)
         with self._session() as session, session.begin():
@@ -286,7 +302,17 @@ class Store:
             rows = list(session.scalars(query))
             for row in rows:
                 row.next_poll_at = now + lease
+                row.claimed_by = worker
             return [_feed_state(row) for row in rows]
+
+    def beat(self, worker: str, until: datetime, now: datetime) -> None:
+        """A worker's heartbeat: its feed claims hold while this lease does (see
+        ``claim_due_feeds``)."""
+        self.take_lease(_WORKER + worker, worker, until, now)
+
+    def sign_off(self, worker: str) -> None:
+        """A worker stopping: its heartbeat ends now (it has finished its polls)."""
+        self.drop_lease(_WORKER + worker, worker)
 
     def feeds_named(self, names: Collection[str]) -> list[FeedState]:
         with self._session() as session:
@@ -311,6 +337,7 @@ class Store:
             "last_fetch_at": now,
             "next_poll_at": next_poll,
             "last_status": status,
+            "claimed_by": None,
         }
         if error is None:
             values |= {

@@ -80,6 +80,9 @@ class FeedRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_new_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last poll that found a new story
     health: Mapped[str] = mapped_column(String(16), default="ok")  # ok | failing | silent (as told to admin)
+    #: The worker polling it now (its ``worker:<id>`` lease is its heartbeat): a claim whose
+    #: worker died is free again when the heartbeat lapses, not when ``next_poll_at`` comes.
+    claimed_by: Mapped[str | None] = mapped_column(String(36))
 
 
 class StoryRow(Base):
@@ -193,7 +196,8 @@ class ClusterAlertRow(Base):
 class LeaseRow(Base):
     """A named lease: held by one process (``holder``) until ``held_until``. ``deliver:<target>``
     makes one process at a time send to a target, so rate limits and pacing hold across workers;
-    ``digest:<target>`` makes one worker fire each digest. A crashed holder's lease runs out."""
+    ``digest:<target>`` makes one worker fire each digest; ``worker:<id>`` is a daemon's
+    heartbeat, which its feed claims last as long as. A crashed holder's lease runs out."""
 
     __tablename__ = "leases"
 

@@ -1,0 +1,27 @@
+"""feeds.claimed_by: a poll claim lapses with its worker's heartbeat
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-07 20:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("feeds") as batch:
+        batch.add_column(sa.Column("claimed_by", sa.String(length=36), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("feeds") as batch:
+        batch.drop_column("claimed_by")
