@@ -10,12 +10,15 @@ import email.utils
 import ipaddress
 import random
 import socket
+import ssl
+import threading
 import time
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import httpcore
@@ -57,10 +60,11 @@ def make_client(
     ``public_only`` refuses every request, redirects included, to a host that resolves to a
     non-public address: for links taken from feeds. The request hook gives the refusal with the
     link in it; connections made directly (no proxy set in the environment) are also pinned to
-    the addresses checked (see ``PublicOnlyTransport``)."""
+    the addresses checked (see ``_PublicOnlyBackend``). Every read and write keeps the deadline
+    ``fetch`` sets for the whole response (see ``_DeadlineBackend``)."""
     proxied = any(scheme in urllib.request.getproxies() for scheme in ("http", "https", "all"))
-    if public_only and transport is None and not proxied:
-        transport = PublicOnlyTransport()
+    if transport is None and not proxied:
+        transport = _Transport(_PublicOnlyBackend() if public_only else _DeadlineBackend())
     return httpx.Client(
         timeout=httpx.Timeout(limits.read_timeout, connect=limits.connect_timeout),
         follow_redirects=True,
@@ -101,7 +105,68 @@ def refuse_private_addresses(request: httpx.Request) -> None:
         return  # unresolvable: the connection attempt reports it in its own words
 
 
-class _PublicOnlyBackend(httpcore.SyncBackend):
+#: The calling thread's deadline for the request in hand (``time.monotonic()``), if any. httpx
+#: runs a request on the thread that sends it, so a thread-local reaches its network stream.
+_deadline = threading.local()
+
+
+def _within_deadline(timeout: float | None, error: type[httpcore.TimeoutException]) -> float | None:
+    """``timeout`` cut to what is left of the deadline; ``error`` once it has passed."""
+    at: float | None = getattr(_deadline, "at", None)
+    if at is None:
+        return timeout
+    left = at - time.monotonic()
+    if left <= 0:
+        raise error("no complete response before the deadline")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection's stream whose every read and write ends by the request's deadline.
+
+    httpx's timeouts are per operation: a server that sends its headers or body one byte at a
+    time never trips its read timeout, and would hold a poll (and a stopping daemon) for ever."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(
+            ssl_context, server_hostname, _within_deadline(timeout, httpcore.ConnectTimeout)
+        )
+        return _DeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.SyncBackend):
+    """httpcore's network backend with streams that keep the request's deadline."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(super().connect_tcp(host, port, timeout, local_address, socket_options))
+
+
+class _PublicOnlyBackend(_DeadlineBackend):
     """Resolves a connection's host once, checks every address, and connects to an address it
     checked. Checking in the hook alone would let the connection resolve the name again, and a
     DNS server answering differently the second time (DNS rebinding) would get through."""
@@ -129,11 +194,11 @@ class _PublicOnlyBackend(httpcore.SyncBackend):
         raise failure or httpcore.ConnectError(f"{host}: no address")
 
 
-class PublicOnlyTransport(httpx.HTTPTransport):
-    """httpx's transport with its connection pool on ``_PublicOnlyBackend``. httpx offers no
+class _Transport(httpx.HTTPTransport):
+    """httpx's transport with its connection pool on our network backend. httpx offers no
     public way to choose a network backend, so the pool it builds is replaced."""
 
-    def __init__(self) -> None:
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
         super().__init__()
         limits = httpx.Limits()  # httpx's defaults, as for any other client
         self._pool = httpcore.ConnectionPool(
@@ -141,7 +206,7 @@ class PublicOnlyTransport(httpx.HTTPTransport):
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_PublicOnlyBackend(),
+            network_backend=backend,
         )
 
 
@@ -202,6 +267,9 @@ def fetch(
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
+    # The whole exchange, headers included, ends by one deadline (redirects share it).
+    allowed = limits.connect_timeout + limits.read_timeout * 3
+    _deadline.at = time.monotonic() + allowed
     try:
         with client.stream("GET", url, headers=headers) as response:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
@@ -223,12 +291,9 @@ def fetch(
                 raise TooLarge(url, f"Content-Length {declared} is over the {limits.max_bytes} byte limit")
             chunks: list[bytes] = []
             size = 0
-            # The read timeout is per read: a server dripping bytes would hold a worker forever
-            # without a deadline for the whole body.
-            deadline = time.monotonic() + limits.read_timeout * 3 + limits.connect_timeout
             for chunk in response.iter_bytes():  # decompressed: a gzip bomb is caught here
-                if time.monotonic() > deadline:
-                    raise FetchTimeout(url, f"body not complete after {limits.read_timeout * 3:.0f} s")
+                if time.monotonic() > _deadline.at:  # the streams check it too, unless proxied
+                    raise httpx.ReadTimeout("no complete response before the deadline")
                 size += len(chunk)
                 if size > limits.max_bytes:
                     raise TooLarge(url, f"body is over the {limits.max_bytes} byte limit")
@@ -245,6 +310,8 @@ def fetch(
     except PrivateAddressError as exc:  # raised naming the host only: name the link too
         raise PrivateAddressError(url, exc.detail) from None
     except httpx.TimeoutException as exc:
+        if time.monotonic() >= _deadline.at:
+            raise FetchTimeout(url, f"no complete response after {allowed:g} s") from exc
         raise FetchTimeout(url, f"timed out ({type(exc).__name__})") from exc
     except httpx.TooManyRedirects as exc:
         raise FetchError(url, f"more than {limits.max_redirects} redirects") from exc
@@ -252,6 +319,8 @@ def fetch(
         raise FetchError(url, f"{type(exc).__name__}: {exc}") from exc
     except (httpx.InvalidURL, ValueError) as exc:  # malformed host, bad IDNA or IPv6 literal
         raise FetchError(url, f"invalid URL: {exc}") from exc
+    finally:
+        _deadline.at = None
 
 
 def backoff_delay(

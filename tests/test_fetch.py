@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -69,6 +72,58 @@ def test_timeout(http_server: HTTPServer, client: httpx.Client) -> None:
     http_server.routes["/slow"] = Route(b"<rss/>", delay=2)
     with pytest.raises(FetchTimeout, match="timed out"):
         fetch(client, http_server.url("/slow"), LIMITS)
+
+
+class _Dripper:
+    """A raw TCP server that answers every connection one byte every 0.1 s, for 10 s: in its
+    status line and headers (``head``) or, after complete headers, in its body."""
+
+    def __init__(self, head: bool) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.closed = threading.Event()
+        self.prefix = b"" if head else b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\n\r\n"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: socket.socket) -> None:
+        with conn:
+            conn.recv(4096)
+            data = self.prefix + (b"HTTP/1.1 200 OK\r\nX-Drip: " if not self.prefix else b"<rss>")
+            try:
+                conn.sendall(data)
+                for _ in range(100):
+                    if self.closed.wait(0.1):
+                        return
+                    conn.sendall(b"a")
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.closed.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("head", [True, False], ids=["headers", "body"])
+def test_a_server_dripping_its_answer_times_out_as_a_whole(client: httpx.Client, head: bool) -> None:
+    """A server sending its headers or body a byte at a time never trips the per-read timeout;
+    the whole answer has a deadline (connect + 3 x read timeout), so one such feed cannot hold a
+    poll, or a stopping daemon, for ever."""
+    dripper = _Dripper(head)
+    try:
+        started = time.monotonic()
+        with pytest.raises(FetchTimeout, match=r"no complete response after 3\.5 s"):
+            fetch(client, f"http://127.0.0.1:{dripper.port}/feed", LIMITS)
+        assert time.monotonic() - started < 3.5 + 1
+    finally:
+        dripper.close()
 
 
 def test_redirects_are_followed_up_to_the_limit(http_server: HTTPServer, client: httpx.Client) -> None:

@@ -97,7 +97,7 @@ def test_inspecting_a_new_database_creates_its_schema(db_url: str) -> None:
     """`monitor hits` before the daemon ever ran: the empty database gets its schema."""
     engine = create_engine_for(db_url)
     require_schema(engine)
-    assert _revision(engine) == "0003"
+    assert _revision(engine) == "0004"
     engine.dispose()
 
 
@@ -106,7 +106,7 @@ def test_inspecting_never_upgrades_a_schema_in_use(db_url: str) -> None:
     it: the error says what to run. A schema from a newer monitor is refused by everything."""
     engine = create_engine_for(db_url)
     upgrade_schema(engine, "0001")
-    behind = r"revision 0001, this version of monitor needs 0003: run `monitor db upgrade`"
+    behind = r"revision 0001, this version of monitor needs 0004: run `monitor db upgrade`"
     with pytest.raises(StoreError, match=behind):
         require_schema(engine)
     assert _revision(engine) == "0001"
