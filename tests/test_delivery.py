@@ -164,7 +164,7 @@ def test_undeliverable_alerts_die_after_the_limit_and_the_admin_is_told_once(
 
 def test_only_the_first_story_of_a_cluster_alerts_and_updates_are_throttled(store: Store) -> None:
     """Later stories of an alerted cluster are suppressed; an update target gets at most one
-    "now also reported by" per hour."""
+    "now also reported by" per hour, and only for an outlet new to the event."""
     queue_hits(store, 1, TargetRoute("quiet"), cluster="c-9", outlet="PTI", at=T0)
     queue_hits(store, 1, TargetRoute("quiet"), start=1, cluster="c-9", outlet="ANI", at=T0)
     assert store.outbox_counts() == {"pending": 1}
@@ -173,7 +173,9 @@ def test_only_the_first_story_of_a_cluster_alerts_and_updates_are_throttled(stor
     queue_hits(store, 1, route, start=11, cluster="c-7", outlet="RIA", at=T0 + timedelta(minutes=10))
     queue_hits(store, 1, route, start=12, cluster="c-7", outlet="Hindu", at=T0 + timedelta(minutes=70))
     queue_hits(store, 1, route, start=13, cluster="c-7", outlet="NDTV", at=T0 + timedelta(minutes=80))
-    rows = store.claim_deliveries(T0 + timedelta(hours=3), timedelta(minutes=1))
+    # An outlet already counted reports nothing new, however late its second story comes.
+    queue_hits(store, 1, route, start=14, cluster="c-7", outlet="TASS", at=T0 + timedelta(minutes=200))
+    rows = store.claim_deliveries(T0 + timedelta(hours=4), timedelta(minutes=1))
     loud = sorted(r.kind for r in rows if r.target == "loud")
     assert loud == ["alert", "update"]
     update = next(r for r in rows if r.kind == "update")

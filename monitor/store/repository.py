@@ -602,7 +602,7 @@ class Store:
                 ):
                     suppressed += 1
                     if route.on_cluster == "update":
-                        self._queue_update(conn, cluster, match.rule, route, story, update_every)
+                        self._queue_update(conn, cluster, match.rule, route, story, story_id, update_every)
                     continue
                 conn.execute(
                     self._insert(OutboxRow)
@@ -638,11 +638,28 @@ class Store:
         rule: str,
         route: TargetRoute,
         story: Story,
+        story_id: int,
         every: timedelta,
     ) -> None:
         """A follow-up "now also reported by …", at most once per ``every`` per cluster: the
-        conditional UPDATE is the lock, so two workers cannot both send one."""
+        conditional UPDATE is the lock, so two workers cannot both send one. Only an outlet new
+        to the event makes one: a second story from an outlet already counted reports nothing
+        new."""
         now = story.fetched
+        outlet = func.coalesce(func.nullif(StoryRow.source, ""), FeedRow.name)
+        earlier = (
+            conn.execute(
+                select(outlet)
+                .select_from(StoryRow)
+                .join(FeedRow, FeedRow.id == StoryRow.feed_id)
+                .where(StoryRow.cluster == cluster, StoryRow.id != story_id)
+                .distinct()
+            )
+            .scalars()
+            .all()
+        )
+        if story.outlet in earlier:
+            return
         taken = conn.execute(
             update(ClusterAlertRow)
             .where(
@@ -665,17 +682,7 @@ class Store:
                 ClusterAlertRow.target == route.target,
             )
         ).scalar_one()
-        outlets = (
-            conn.execute(
-                select(func.coalesce(func.nullif(StoryRow.source, ""), FeedRow.name))
-                .select_from(StoryRow)
-                .join(FeedRow, FeedRow.id == StoryRow.feed_id)
-                .where(StoryRow.cluster == cluster)
-                .distinct()
-            )
-            .scalars()
-            .all()
-        )
+        outlets = {*earlier, story.outlet}
         conn.execute(
             self._insert(OutboxRow).values(
                 hit_id=None,
@@ -687,7 +694,7 @@ class Store:
                 next_attempt_at=None if route.held else now,
                 title=f"[monitor] {rule}: now also reported by {story.outlet}",
                 body=(
-                    f"“{first}” is now reported by {len(outlets)} outlets: "
+                    f"“{first}” is now reported by {len(outlets)} outlet{'' if len(outlets) == 1 else 's'}: "
                     f"{', '.join(sorted(outlets))}.\nLatest: {story.title} — {story.link or story.url}"
                 ),
             )
