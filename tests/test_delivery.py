@@ -12,7 +12,7 @@ import pytest
 from monitor.config import DeliverySettings, NotificationConfig, RateLimit
 from monitor.notify import DeliveryReport, Notifier, Renderer, deliver_pending
 from monitor.notify.quiet import in_quiet_hours, last_quiet_window, quiet_until
-from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
+from monitor.store import Delivery, Store, TargetRoute, create_engine_for, upgrade_schema
 from tests.factories import digest_config, queue_hits
 from tests.servers import HTTPServer, SMTPServer, body_text
 from tests.test_cli import monitor
@@ -164,23 +164,35 @@ def test_undeliverable_alerts_die_after_the_limit_and_the_admin_is_told_once(
 
 def test_only_the_first_story_of_a_cluster_alerts_and_updates_are_throttled(store: Store) -> None:
     """Later stories of an alerted cluster are suppressed; an update target gets at most one
-    "now also reported by" per hour, and only for an outlet new to the event."""
+    "now also reported by" per hour: outlets that join sooner wait for it, outlets that join
+    while it waits are added to it, and a second story from an outlet already counted adds
+    nothing."""
     queue_hits(store, 1, TargetRoute("quiet"), cluster="c-9", outlet="PTI", at=T0)
     queue_hits(store, 1, TargetRoute("quiet"), start=1, cluster="c-9", outlet="ANI", at=T0)
     assert store.outbox_counts() == {"pending": 1}
     route = TargetRoute("loud", on_cluster="update")
-    queue_hits(store, 1, route, start=10, cluster="c-7", outlet="TASS", at=T0)
-    queue_hits(store, 1, route, start=11, cluster="c-7", outlet="RIA", at=T0 + timedelta(minutes=10))
-    queue_hits(store, 1, route, start=12, cluster="c-7", outlet="Hindu", at=T0 + timedelta(minutes=70))
-    queue_hits(store, 1, route, start=13, cluster="c-7", outlet="NDTV", at=T0 + timedelta(minutes=80))
-    # An outlet already counted reports nothing new, however late its second story comes.
-    queue_hits(store, 1, route, start=14, cluster="c-7", outlet="TASS", at=T0 + timedelta(minutes=200))
-    rows = store.claim_deliveries(T0 + timedelta(hours=4), timedelta(minutes=1))
-    loud = sorted(r.kind for r in rows if r.target == "loud")
-    assert loud == ["alert", "update"]
-    update = next(r for r in rows if r.kind == "update")
-    assert update.title == "[monitor] relos: now also reported by Hindu"
-    assert "3 outlets" in (update.body or "")
+
+    def minutes(m: int) -> datetime:
+        return T0 + timedelta(minutes=m)
+
+    def due(at: datetime) -> list[Delivery]:
+        rows = [r for r in store.claim_deliveries(at, timedelta(minutes=1)) if r.target == "loud"]
+        store.mark_sent(rows, at)
+        return rows
+
+    queue_hits(store, 1, route, start=10, cluster="c-7", outlet="TASS", at=minutes(0))
+    queue_hits(store, 1, route, start=11, cluster="c-7", outlet="RIA", at=minutes(10))
+    assert [r.kind for r in due(minutes(30))] == ["alert"], "the update waits for the hour"
+    queue_hits(store, 1, route, start=12, cluster="c-7", outlet="Hindu", at=minutes(40))
+    (update,) = due(minutes(61))
+    assert update.title == "[monitor] relos: now also reported by RIA, Hindu"
+    assert "now reported by 3 outlets: Hindu, RIA, TASS." in (update.body or "")
+    queue_hits(store, 1, route, start=13, cluster="c-7", outlet="NDTV", at=minutes(70))
+    queue_hits(store, 1, route, start=14, cluster="c-7", outlet="TASS", at=minutes(80))
+    assert due(minutes(100)) == [], "at most one an hour"
+    (later,) = due(minutes(121))
+    assert later.title == "[monitor] relos: now also reported by NDTV"
+    assert due(minutes(300)) == [], "TASS's second story is no news"
 
 
 def test_feed_health_is_told_once_when_failing_and_once_on_recovery(store: Store) -> None:

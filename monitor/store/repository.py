@@ -641,64 +641,76 @@ class Store:
         story_id: int,
         every: timedelta,
     ) -> None:
-        """A follow-up "now also reported by …", at most once per ``every`` per cluster: the
-        conditional UPDATE is the lock, so two workers cannot both send one. Only an outlet new
-        to the event makes one: a second story from an outlet already counted reports nothing
-        new."""
+        """A follow-up "now also reported by …", at most one per ``every`` per cluster, rule
+        and target. An outlet that joins while one waits to be sent is added to it; one that
+        joins sooner than ``every`` after the last is queued for that time, not dropped. Only an
+        outlet new to the event counts: a second story from one already counted is not news.
+        Stories of a cluster are stored one at a time (``cluster_lock``), so this read-then-write
+        sees every earlier one."""
         now = story.fetched
         outlet = func.coalesce(func.nullif(StoryRow.source, ""), FeedRow.name)
-        earlier = (
+        earlier = set(
             conn.execute(
                 select(outlet)
                 .select_from(StoryRow)
                 .join(FeedRow, FeedRow.id == StoryRow.feed_id)
                 .where(StoryRow.cluster == cluster, StoryRow.id != story_id)
                 .distinct()
-            )
-            .scalars()
-            .all()
+            ).scalars()
         )
         if story.outlet in earlier:
             return
-        taken = conn.execute(
-            update(ClusterAlertRow)
-            .where(
-                ClusterAlertRow.cluster == cluster,
-                ClusterAlertRow.rule == rule,
-                ClusterAlertRow.target == route.target,
-                (ClusterAlertRow.last_update_at.is_(None)) | (ClusterAlertRow.last_update_at <= now - every),
-                ClusterAlertRow.created_at <= now - every,
+        alerted = and_(
+            ClusterAlertRow.cluster == cluster,
+            ClusterAlertRow.rule == rule,
+            ClusterAlertRow.target == route.target,
+        )
+        row = conn.execute(
+            select(
+                ClusterAlertRow.created_at,
+                ClusterAlertRow.last_update_at,
+                ClusterAlertRow.update_id,
+                StoryRow.title,
             )
-            .values(last_update_at=now)
-        ).rowcount
-        if not taken:
+            .join(StoryRow, StoryRow.id == ClusterAlertRow.story_id)
+            .where(alerted)
+        ).one_or_none()
+        if row is None:
             return
-        first = conn.execute(
-            select(StoryRow.title)
-            .join(ClusterAlertRow, ClusterAlertRow.story_id == StoryRow.id)
-            .where(
-                ClusterAlertRow.cluster == cluster,
-                ClusterAlertRow.rule == rule,
-                ClusterAlertRow.target == route.target,
-            )
-        ).scalar_one()
-        outlets = {*earlier, story.outlet}
-        conn.execute(
-            self._insert(OutboxRow).values(
+        created, last, waiting, first = row
+        outlets = sorted({*earlier, story.outlet})
+        body = (
+            f"“{first}” is now reported by {len(outlets)} outlets: {', '.join(outlets)}."
+            f"\nLatest: {story.title} — {story.link or story.url}"
+        )
+        if waiting is not None:
+            # Still waiting and not being sent: it names this outlet too.
+            joined = conn.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == waiting, OutboxRow.status == "pending", OutboxRow.claim_token.is_(None)
+                )
+                .values(title=OutboxRow.title + f", {story.outlet}", body=body)
+            ).rowcount
+            if joined:
+                return
+        due = max(now, (last or created) + every)
+        queued = conn.execute(
+            self._insert(OutboxRow)
+            .values(
                 hit_id=None,
                 target=route.target,
                 kind="update",
                 status="pending",
                 attempts=0,
                 created_at=now,
-                next_attempt_at=None if route.held else now,
+                next_attempt_at=due,
                 title=f"[monitor] {rule}: now also reported by {story.outlet}",
-                body=(
-                    f"“{first}” is now reported by {len(outlets)} outlet{'' if len(outlets) == 1 else 's'}: "
-                    f"{', '.join(sorted(outlets))}.\nLatest: {story.title} — {story.link or story.url}"
-                ),
+                body=body,
             )
-        )
+            .returning(OutboxRow.id)
+        ).scalar_one()
+        conn.execute(update(ClusterAlertRow).where(alerted).values(last_update_at=due, update_id=queued))
 
     def count_stories(self, *, since: datetime | None = None) -> int:
         query = select(func.count()).select_from(StoryRow)

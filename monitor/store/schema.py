@@ -190,7 +190,12 @@ class ClusterAlertRow(Base):
     target: Mapped[str] = mapped_column(String(200), primary_key=True)
     story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # "now also reported by …"
+    #: When the latest "now also reported by …" was (or is) due to go: the next one is due a
+    #: ``dedup.update_every`` later.
+    last_update_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The outbox row of that follow-up while it waits to be sent: outlets joining meanwhile are
+    #: added to it rather than dropped. Not a foreign key: a row gone or sent is simply not used.
+    update_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class LeaseRow(Base):

@@ -1,4 +1,5 @@
-"""feeds.claimed_by: a poll claim lapses with its worker's heartbeat
+"""feeds.claimed_by: a poll claim lapses with its worker's heartbeat; cluster_alerts.update_id:
+the follow-up waiting to be sent, which later outlets join
 
 Revision ID: 0004
 Revises: 0003
@@ -20,8 +21,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("feeds") as batch:
         batch.add_column(sa.Column("claimed_by", sa.String(length=36), nullable=True))
+    with op.batch_alter_table("cluster_alerts") as batch:
+        batch.add_column(sa.Column("update_id", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("cluster_alerts") as batch:
+        batch.drop_column("update_id")
     with op.batch_alter_table("feeds") as batch:
         batch.drop_column("claimed_by")
