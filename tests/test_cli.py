@@ -393,6 +393,19 @@ def test_db_prune_forgets_only_what_is_older(setup: Path, smtp_server: SMTPServe
     assert "Duma ratifies RELOS" in monitor(setup, "hits").stdout
 
 
+def test_check_notes_a_rule_that_needs_none_of_its_words(tmp_path: Path) -> None:
+    """`NOT RELOS` (or `site:tass.com` alone) matches nearly every story: legal, rarely meant."""
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        "rules:\n  - name: r\n    query: NOT RELOS\n  - name: s\n    query: RELOS AND NOT site:tass.com\n",
+        encoding="utf-8",
+    )
+    result = monitor(config, "check")
+    assert result.returncode == 0
+    assert result.stdout.count("note: it can match a story that has none of its words") == 1
+    assert "  - r (priority 0)\n    note: it can match a story that has none of its words" in result.stdout
+
+
 def test_check_notes_operators_written_in_lower_case(tmp_path: Path) -> None:
     """Lower-case "or" is a word to search for: legal, but rarely meant. `check` says so."""
     config = tmp_path / "monitor.yaml"

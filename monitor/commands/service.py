@@ -61,10 +61,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     if unused:
         print(f"  note: no rule uses {', '.join(unused)}")
     print(f"rules: {len(rules.rules)}")
+    wordless = set(rules.wordless())
     for rule in rules.rules:
         print(
             f"  - {rule.name} (priority {rule.priority}){': ' + rule.description if rule.description else ''}"
         )
+        if rule.name in wordless:
+            print(
+                "    note: it can match a story that has none of its words (only NOT, site: or lang:"
+                " decide it), so it alerts on most stories: add the words it is about, e.g."
+                " RELOS AND site:tass.com"
+            )
         for alternative in exclusions_in_alternatives(rule.query):
             shown = " ".join(alternative.split())
             print(

@@ -63,6 +63,11 @@ class RuleSet:
         """The rules, in the order given."""
         return tuple(c.rule for c in self._compiled)
 
+    def wordless(self) -> tuple[str, ...]:
+        """Rules that can match a story holding none of their words (``NOT oil``, or only
+        ``site:``/``lang:``): evaluated for every story, they alert on whatever gets past them."""
+        return tuple(self._compiled[i].rule.name for i in self._always)
+
     def _view(self, story: Story) -> StoryView:
         view = make_view(story)
         view.occurrences = self._scanner.scan(view.text)
