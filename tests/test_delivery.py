@@ -134,6 +134,28 @@ def test_webhook_500_then_429_is_retried_and_delivered_once(store: Store, http_s
     assert (entry.status, entry.attempts) == ("sent", 3)
 
 
+def test_alerts_that_piled_up_during_an_outage_go_out_together_when_it_ends(
+    store: Store, http_server: HTTPServer
+) -> None:
+    """Alerts that fail at different times would each wait out their own backoff; a retry
+    tests the target, so the first one due brings the others with it, and once the target is
+    back they go in one combined message (4 alerts, over the batch threshold of 3), not one
+    message per alert as each backoff ends."""
+    notifier = _hook(http_server)
+    http_server.post_status = [(500, {})] * 4
+    for n in range(4):  # one new alert, and a failed try, every 5 s of the outage
+        at = T0 + timedelta(seconds=5 * n)
+        queue_hits(store, 1, TargetRoute("chat"), start=n, at=at)
+        assert deliver_pending(store, notifier, SETTINGS, now=at).failed >= 1
+    first_retry = min(e.next_attempt_at for e in store.list_outbox() if e.next_attempt_at is not None)
+    report = deliver_pending(store, notifier, SETTINGS, now=first_retry)
+    assert report.sent == 4
+    (combined,) = http_server.posts("/hook")[-1:]
+    assert len(http_server.posts("/hook")) == 5, "four failed tries, then one message"
+    assert all(f"RELOS story {n}" in combined["message"] for n in range(4))
+    assert store.outbox_counts() == {"sent": 4}
+
+
 def test_undeliverable_alerts_die_after_the_limit_and_the_admin_is_told_once(
     store: Store, http_server: HTTPServer
 ) -> None:

@@ -415,6 +415,8 @@ class Deliverer:
                 log.info("notify: %s: another process is sending to it", target)
                 return DeliveryReport()
             try:
+                if due_only:
+                    self.store.wake_retries(target, self.clock())
                 rows = self.store.claim_deliveries(
                     self.clock(), self.lease, due_only=due_only, target=target, horizon=self.horizon
                 )

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from monitor.errors import StoreError
 from monitor.models import Match, Span, Story
@@ -1011,6 +1011,36 @@ class Store:
                 claim_token=None,
                 claimed_until=None,
             )
+
+    def wake_retries(self, target: str, now: datetime) -> int:
+        """When one of a target's failed rows is due for its retry, make all its failed rows
+        due: a retry tests the target, not the row, and what piled up during an outage (each
+        row on its own backoff) then goes out together, combined past ``batch_threshold``.
+        Rows held by quiet hours, a digest or a rate limit are not failed rows: they stay."""
+        failed = and_(
+            OutboxRow.target == target,
+            OutboxRow.status == "pending",
+            OutboxRow.first_failed_at.is_not(None),
+            OutboxRow.next_attempt_at.is_not(None),
+        )
+        due = aliased(OutboxRow)
+        retrying = (
+            select(due.id)
+            .where(
+                due.target == target,
+                due.status == "pending",
+                due.first_failed_at.is_not(None),
+                due.next_attempt_at <= now,
+            )
+            .exists()
+        )
+        free = or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now)
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(OutboxRow)
+                .where(failed, OutboxRow.next_attempt_at > now, free, retrying)
+                .values(next_attempt_at=now)
+            ).rowcount
 
     def mark_failed(
         self, rows: Sequence[Delivery], now: datetime, error: str, next_attempt: datetime
