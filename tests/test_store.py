@@ -217,6 +217,9 @@ def test_a_feed_claimed_by_a_dead_worker_is_due_when_its_heartbeat_lapses(store:
     store.record_poll(reclaimed[0].id, now=NOW, next_poll=NOW + timedelta(minutes=20), status="200")
     store.sign_off("b")  # a finished poll is no claim: b stopping frees nothing early
     assert store.claim_due_feeds(["Herald"], NOW + timedelta(minutes=5), lease, worker="a") == []
+    with store.engine.connect() as conn:
+        workers = conn.execute(text("SELECT name FROM leases WHERE name LIKE 'worker:%'")).scalars().all()
+    assert workers == ["worker:a"], "a worker that signed off leaves no row behind"
 
 
 def test_a_due_time_set_by_a_wrong_clock_does_not_park_a_feed(store: Store) -> None:

@@ -311,8 +311,10 @@ class Store:
         self.take_lease(_WORKER + worker, worker, until, now)
 
     def sign_off(self, worker: str) -> None:
-        """A worker stopping: its heartbeat ends now (it has finished its polls)."""
-        self.drop_lease(_WORKER + worker, worker)
+        """A worker stopping: its heartbeat ends now (it has finished its polls). The row goes
+        too: every start and every reload is a new worker, and a daemon runs for months."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(LeaseRow).where(LeaseRow.name == _WORKER + worker, LeaseRow.holder == worker))
 
     def feeds_named(self, names: Collection[str]) -> list[FeedState]:
         with self._session() as session:
