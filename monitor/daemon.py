@@ -20,6 +20,7 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.app import App, build_notifier, compile_settings_rules
 from monitor.config import Settings
@@ -39,7 +40,10 @@ def _poll_tick(app: App) -> None:
 
 
 def _heartbeat_tick(app: App) -> None:
-    app.beat()
+    try:
+        app.beat()
+    except SQLAlchemyError as exc:  # the database is away: the poll tick reports that in full
+        log.warning("heartbeat: store: %s", str(exc).splitlines()[0])
 
 
 def _deliver_tick(app: App) -> None:
