@@ -123,7 +123,12 @@ class App:
         self.routes = build_routes(settings, self.notifier)
         self.store = Store(create_engine_for(settings.database))
         self.deliverer = Deliverer(
-            self.store, self.notifier, settings.delivery, admin=settings.admin, clock=_utcnow
+            self.store,
+            self.notifier,
+            settings.delivery,
+            admin=settings.admin,
+            clock=_utcnow,
+            update_every=settings.dedup.update_every,
         )
         self.limits = fetch_limits(settings)
         self.client = make_client(self.limits)
@@ -211,11 +216,12 @@ class App:
             )
         return poll_feeds(feeds, self.context, self.settings.fetch.concurrency)
 
-    def beat(self) -> None:
+    def beat(self, last: bool = False) -> None:
         """Renew this worker's heartbeat; the daemon calls it every ``beat_every``, from its
-        own job, so a long poll does not let it lapse."""
+        own job, so a long poll does not let it lapse. ``last``: the daemon is stopping and
+        beats no more, but its polls in hand may run on: it lasts as long as their claims."""
         now = datetime.now(UTC)
-        self.store.beat(self.worker, now + self.beat_every * HEARTBEAT_BEATS, now)
+        self.store.beat(self.worker, now + (POLL_LEASE if last else self.beat_every * HEARTBEAT_BEATS), now)
 
     def fire_digest(self, target: str) -> int:
         """A digest's scheduled time: make the period's held alerts due (sent by the next

@@ -9,6 +9,7 @@ the service starts again on the new config), so it loses and repeats nothing a r
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import threading
@@ -301,6 +302,9 @@ def _serve(
             log.info("applying the new config: finishing the work in hand")
     finally:
         done.set()
+        scheduler.remove_job("heartbeat")  # before its last beat, which no tick may shorten
+        with contextlib.suppress(SQLAlchemyError):  # the database away: the heartbeat lapses
+            app.beat(last=True)
         scheduler.shutdown(wait=True)
         logging.getLogger("apscheduler.scheduler").removeFilter(busy)
         app.sign_off()

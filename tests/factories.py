@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from monitor.models import Match, Span, Story
@@ -21,6 +21,7 @@ def queue_hits(
     cluster: str | None = None,
     outlet: str = "",
     also: str | None = None,
+    update_every: timedelta = timedelta(hours=1),
 ) -> None:
     """Store ``count`` stories of the first feed, each matching rule ``relos`` (and rule
     ``also``, when named) and queued for ``routes`` (story n is titled "RELOS story n")."""
@@ -41,7 +42,7 @@ def queue_hits(
         if also:  # a second rule matching the same story, routed to the same targets
             matches.append(Match(also, ("Duma",), (Span("summary", 22, 26, "Duma"),)))
         rules = {m.rule: routes for m in matches}
-        store.save_story(feed, story, matches, rules, alert=True, cluster=cluster)
+        store.save_story(feed, story, matches, rules, alert=True, cluster=cluster, update_every=update_every)
 
 
 def digest_config(tmp_path: Path, database: str, smtp: SMTPServer, extra: str = "") -> Path:

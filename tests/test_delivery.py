@@ -217,6 +217,31 @@ def test_only_the_first_story_of_a_cluster_alerts_and_updates_are_throttled(stor
     assert due(minutes(300)) == [], "TASS's second story is no news"
 
 
+@pytest.mark.parametrize("due_only", [True, False], ids=["daemon", "run-once"])
+def test_a_follow_up_waits_its_time_however_long_the_period(
+    store: Store, http_server: HTTPServer, due_only: bool
+) -> None:
+    """A follow-up due in six hours (update_every: 6h) is neither taken for a retry time set
+    by a wrong clock nor sent early by an explicit `run --once`: it waits, then goes once."""
+    notifier = _hook(http_server)
+    route = TargetRoute("chat", on_cluster="update")
+    every = timedelta(hours=6)
+
+    def run(at: datetime) -> int:
+        return deliver_pending(store, notifier, SETTINGS, now=at, due_only=due_only, update_every=every).sent
+
+    queue_hits(store, 1, route, start=20, cluster="c-5", outlet="TASS", at=T0, update_every=every)
+    assert run(T0) == 1
+    for n, outlet in ((21, "RIA"), (22, "PTI")):
+        at = T0 + timedelta(minutes=10 * (n - 20))
+        queue_hits(store, 1, route, start=n, cluster="c-5", outlet=outlet, at=at, update_every=every)
+    assert run(T0 + timedelta(minutes=30)) == 0
+    assert len(http_server.posts("/hook")) == 1
+    run(T0 + timedelta(hours=6, minutes=1))
+    (_alert, update) = http_server.posts("/hook")
+    assert "now also reported by RIA, PTI" in update["title"]
+
+
 def test_feed_health_is_told_once_when_failing_and_once_on_recovery(store: Store) -> None:
     """Failing for longer than the threshold → one change; still failing → none; success → recovered."""
     feed = store.list_feeds()[0].id

@@ -101,6 +101,25 @@ def test_inspecting_a_new_database_creates_its_schema(db_url: str) -> None:
     engine.dispose()
 
 
+def test_downgrading_the_newest_migration_keeps_the_data(store: Store) -> None:
+    """Going back one revision drops its columns, not the stories (on SQLite a table rebuild
+    with foreign keys on would cascade the old feeds table's drop to every story)."""
+    from alembic import command
+    from monitor.store.engine import _alembic_config
+
+    story = Story(feed="Herald", guid="g1", url="https://herald.example/1", title="RELOS", summary="s",
+                  published=NOW, fetched=NOW)
+    store.save_story(_feed_id(store), story, [], {}, alert=False)
+    config = _alembic_config()
+    with store.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    assert _revision(store.engine) == "0003"
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM stories")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM feeds")).scalar_one() == 2
+
+
 def test_inspecting_never_upgrades_a_schema_in_use(db_url: str) -> None:
     """A database at an older schema is not upgraded behind the back of the workers running on
     it: the error says what to run. A schema from a newer monitor is refused by everything."""

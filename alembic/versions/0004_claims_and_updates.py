@@ -26,7 +26,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("cluster_alerts") as batch:
+    # ALTER TABLE … DROP COLUMN (SQLite 3.35+), not batch mode's copy-and-swap: with foreign
+    # keys on, dropping the old feeds table would cascade to every story, hit and outbox row.
+    with op.batch_alter_table("cluster_alerts", recreate="never") as batch:
         batch.drop_column("update_id")
-    with op.batch_alter_table("feeds") as batch:
+    with op.batch_alter_table("feeds", recreate="never") as batch:
         batch.drop_column("claimed_by")

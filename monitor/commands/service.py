@@ -70,7 +70,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(
                 "    note: it can match a story that has none of its words (only NOT, site: or lang:"
                 " decide it), so it alerts on most stories: add the words it is about, e.g."
-                " RELOS AND site:tass.com"
+                " RELOS AND NOT oil rather than NOT oil"
             )
         for alternative in exclusions_in_alternatives(rule.query):
             shown = " ".join(alternative.split())

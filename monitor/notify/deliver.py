@@ -366,15 +366,17 @@ class Deliverer:
         *,
         admin: str | None = None,
         clock: Callable[[], datetime],
+        update_every: timedelta = timedelta(0),
     ) -> None:
         self.store, self.notifier, self.settings = store, notifier, settings
         self.admin, self.clock = admin, clock
         # A send lasts at most 2x send_timeout (see Notifier); the lease covers one send.
         self.lease = settings.send_timeout * 2 + timedelta(seconds=10)
-        # The furthest ahead a retry time can be: the longest backoff (with its jitter) or a
-        # rate limit's period. One further away was set by a clock that has since been put right.
+        # The furthest ahead a retry time can be: the longest backoff (with its jitter), a rate
+        # limit's period, or the wait of a "now also reported by" follow-up (``update_every``).
+        # One further away was set by a clock that has since been put right.
         periods = [t.config.rate_limit.period for t in notifier.targets.values() if t.config.rate_limit]
-        self.horizon = max([settings.retry_max * 1.25, *periods]) + timedelta(minutes=5)
+        self.horizon = max([settings.retry_max * 1.25, update_every, *periods]) + timedelta(minutes=5)
         self._busy: set[str] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
@@ -415,7 +417,10 @@ class Deliverer:
                 log.info("notify: %s: another process is sending to it", target)
                 return DeliveryReport()
             try:
-                if due_only:
+                entry = self.notifier.targets.get(target)
+                if due_only and not (entry and entry.config.rate_limit):
+                    # (A rate limit's deferrals must hold: a woken row would only be deferred
+                    # again, a period later each time.)
                     self.store.wake_retries(target, self.clock())
                 rows = self.store.claim_deliveries(
                     self.clock(), self.lease, due_only=due_only, target=target, horizon=self.horizon
@@ -464,9 +469,12 @@ def deliver_pending(
     due_only: bool = True,
     clock: Callable[[], datetime] | None = None,
     admin: str | None = None,
+    update_every: timedelta = timedelta(0),
 ) -> DeliveryReport:
     """One delivery pass at ``now`` that waits for every target (``monitor run --once``)."""
-    deliverer = Deliverer(store, notifier, settings, admin=admin, clock=clock or (lambda: now))
+    deliverer = Deliverer(
+        store, notifier, settings, admin=admin, clock=clock or (lambda: now), update_every=update_every
+    )
     try:
         return deliverer.run(due_only=due_only)
     finally:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, aliased
@@ -35,6 +35,8 @@ from monitor.store.schema import (
 _LEASE_SKEW = timedelta(minutes=1)
 #: Prefix of a worker's heartbeat lease.
 _WORKER = "worker:"
+#: How far behind another worker's clock may be before its live heartbeat looks lapsed here.
+_HEARTBEAT_SKEW = timedelta(seconds=10)
 #: The advisory lock key of cluster assignment (any constant other applications do not use).
 _CLUSTER_LOCK_KEY = 0x6D6F6E69746F72  # "monitor"
 
@@ -176,6 +178,19 @@ def _shown_status(status: str, last_error: str | None, next_attempt: object) -> 
     return "held" if next_attempt is None else "pending"
 
 
+#: A follow-up's title names outlets up to about this length; the body names them all.
+_TITLE_ROOM = 120
+
+
+def _more(title: str, outlet: str) -> str:
+    """A follow-up's title with one more outlet, or "and more" once it is long enough."""
+    if title.endswith(" and more"):
+        return title
+    if len(title) + len(outlet) > _TITLE_ROOM:
+        return f"{title} and more"
+    return f"{title}, {outlet}"
+
+
 def _feed_state(row: FeedRow, stories: int = 0) -> FeedState:
     return FeedState(
         row.id,
@@ -286,7 +301,9 @@ class Store:
         if not names:
             return []
         alive = select(LeaseRow.holder).where(
-            LeaseRow.name.startswith(_WORKER), LeaseRow.held_until > now, LeaseRow.holder.is_not(None)
+            LeaseRow.name.startswith(_WORKER),
+            LeaseRow.held_until > now - _HEARTBEAT_SKEW,
+            LeaseRow.holder.is_not(None),
         )
         abandoned = and_(FeedRow.claimed_by.is_not(None), FeedRow.claimed_by.not_in(alive))
         due = or_(FeedRow.next_poll_at <= now, abandoned)
@@ -686,15 +703,18 @@ class Store:
             f"\nLatest: {story.title} — {story.link or story.url}"
         )
         if waiting is not None:
-            # Still waiting and not being sent: it names this outlet too.
-            joined = conn.execute(
-                update(OutboxRow)
-                .where(
-                    OutboxRow.id == waiting, OutboxRow.status == "pending", OutboxRow.claim_token.is_(None)
-                )
-                .values(title=OutboxRow.title + f", {story.outlet}", body=body)
-            ).rowcount
-            if joined:
+            # Still waiting and not being sent (or its sender died): it names this outlet too.
+            still = and_(
+                OutboxRow.id == waiting,
+                OutboxRow.kind == "update",
+                OutboxRow.target == route.target,
+                OutboxRow.status == "pending",
+                or_(OutboxRow.claim_token.is_(None), OutboxRow.claimed_until <= now),
+            )
+            title = conn.execute(select(OutboxRow.title).where(still)).scalar_one_or_none()
+            if title is not None:
+                more = _more(title, story.outlet)
+                conn.execute(update(OutboxRow).where(still).values(title=more, body=body))
                 return
         due = max(now, (last or created) + every)
         queued = conn.execute(
@@ -827,6 +847,15 @@ class Store:
             if horizon is not None:
                 due = or_(due, OutboxRow.next_attempt_at > now + horizon)
             condition = and_(condition, due)
+        else:
+            # An explicit run skips backoff, not the pace of "now also reported by" follow-ups:
+            # one waiting for its hour is not a failure.
+            throttled = and_(
+                OutboxRow.kind == "update",
+                OutboxRow.first_failed_at.is_(None),
+                OutboxRow.next_attempt_at > now,
+            )
+            condition = and_(condition, not_(throttled))
         if exclude:
             condition = and_(condition, OutboxRow.target.not_in(list(exclude)))
         return condition
