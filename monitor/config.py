@@ -596,6 +596,11 @@ def _check_term_lists(settings: Settings) -> None:
                 )
 
 
+def _location(settings: Settings, kind: str, index: int) -> tuple[str, str]:
+    """(file, key) of item ``index`` of ``kind``: rules may come from included files."""
+    return settings.rule_location(index) if kind == "rules" else (settings.source, f"{kind}[{index}]")
+
+
 def _check_references(settings: Settings) -> None:
     """Names must be unique and notifications may only route rules that exist."""
     named: tuple[tuple[str, Sequence[FeedConfig | RuleConfig | NotificationConfig]], ...] = (
@@ -604,14 +609,15 @@ def _check_references(settings: Settings) -> None:
         ("notifications", settings.notifications),
     )
     for kind, items in named:
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for index, item in enumerate(items):
             if item.name in seen:
-                file, at = settings.source, index
-                if kind == "rules" and index < len(settings.rule_sources):  # maybe an included file
-                    file, at = settings.rule_sources[index]
-                raise ConfigError(f"duplicate name {item.name!r}", file=file, key=f"{kind}[{at}].name")
-            seen.add(item.name)
+                file, key = _location(settings, kind, index)
+                first_file, first_key = _location(settings, kind, seen[item.name])
+                also = f"{first_file}: " if first_file != file else ""
+                message = f"duplicate name {item.name!r} (also at {also}{first_key}.name)"
+                raise ConfigError(message, file=file, key=f"{key}.name")
+            seen[item.name] = index
     if settings.retention is not None and settings.retention < settings.dedup.window:
         raise ConfigError(
             f"must be at least dedup.window ({format_duration(settings.dedup.window)} here): forgetting a"

@@ -218,13 +218,15 @@ def test_errors_in_an_included_file_name_that_file_and_its_own_index(tmp_path: P
 
 def test_a_duplicated_rule_name_is_reported_where_the_second_is_written(tmp_path: Path) -> None:
     """Two rules of one name: the error names the file and index of the second, which may be
-    an included file, not the main config at an index into the merged list."""
+    an included file, not the main config at an index into the merged list, and where the
+    first one is."""
     rules = "rules:\n  - name: other\n    query: x\n  - name: relos\n    query: y\n"
     included = _write(tmp_path, rules, "r.yaml")
     path = _write(tmp_path, GOOD + "include: [r.yaml]\n")
     with pytest.raises(ConfigError, match="duplicate name 'relos'") as info:
         load_settings(path, env={})
     assert (info.value.file, info.value.key) == (str(included), "rules[1].name")
+    assert f"(also at {path}: rules[0].name)" in str(info.value), "and where the first one is"
 
 
 @pytest.mark.parametrize(
