@@ -1047,7 +1047,8 @@ class Store:
         """When one of a target's failed rows is due for its retry, make all its failed rows
         due: a retry tests the target, not the row, and what piled up during an outage (each
         row on its own backoff) then goes out together, combined past ``batch_threshold``.
-        Rows held by quiet hours, a digest or a rate limit are not failed rows: they stay."""
+        Rows held for quiet hours or a digest have no retry time and stay; the deliverer leaves
+        rate-limited targets alone, whose deferrals must hold."""
         failed = and_(
             OutboxRow.target == target,
             OutboxRow.status == "pending",
