@@ -271,10 +271,13 @@ class App:
         return released
 
     def prune(self) -> int:
-        """Forget what is older than ``retention`` (nothing when it is not set)."""
+        """Forget what is older than ``retention`` (nothing when it is not set), and the
+        heartbeats of workers that died a day ago or more."""
+        now = datetime.now(UTC)
+        self.store.forget_workers(now - timedelta(days=1))
         if self.settings.retention is None:
             return 0
-        pruned = self.store.prune(datetime.now(UTC) - self.settings.retention)
+        pruned = self.store.prune(now - self.settings.retention)
         if pruned:
             log.info("retention: forgot %d stor(y/ies) older than %s", pruned, self.settings.retention)
         return pruned

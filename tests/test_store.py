@@ -239,6 +239,8 @@ def test_a_feed_claimed_by_a_dead_worker_is_due_when_its_heartbeat_lapses(store:
     with store.engine.connect() as conn:
         workers = conn.execute(text("SELECT name FROM leases WHERE name LIKE 'worker:%'")).scalars().all()
     assert workers == ["worker:a"], "a worker that signed off leaves no row behind"
+    assert store.forget_workers(NOW + timedelta(minutes=4)) == 1, "a's heartbeat lapsed at +3 min"
+    assert store.forget_workers(NOW + timedelta(days=2)) == 0
 
 
 def test_a_due_time_set_by_a_wrong_clock_does_not_park_a_feed(store: Store) -> None:

@@ -333,6 +333,14 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(delete(LeaseRow).where(LeaseRow.name == _WORKER + worker, LeaseRow.holder == worker))
 
+    def forget_workers(self, before: datetime) -> int:
+        """Delete the heartbeats that lapsed before ``before``: workers killed without signing
+        off (their claims were freed long ago)."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                delete(LeaseRow).where(LeaseRow.name.startswith(_WORKER), LeaseRow.held_until < before)
+            ).rowcount
+
     def feeds_named(self, names: Collection[str]) -> list[FeedState]:
         with self._session() as session:
             rows = session.scalars(select(FeedRow).where(FeedRow.name.in_(list(names))))
