@@ -3,8 +3,8 @@
 The sets hold realistic news items in English, Russian and Hindi, each labelled for the RELOS
 pact and for India–Russia defence cooperation, with many hard negatives (other countries'
 logistics pacts, India–Russia oil and trade, the Ukraine war, people and firms called Relos).
-``rules_labelled.yaml`` was written with the rules; ``rules_holdout.yaml`` to ``rules_holdout9.yaml``
-by nine other authors who never saw them (their headers say how the rules first scored on them;
+``rules_labelled.yaml`` was written with the rules; ``rules_holdout.yaml`` to ``rules_holdout10.yaml``
+by ten other authors who never saw them (their headers say how the rules first scored on them;
 the fifth was only measured, never used to revise the rules).
 """
 
@@ -35,6 +35,7 @@ _LABELLED = (
     Path(__file__).parent / "data" / "rules_holdout7.yaml",
     Path(__file__).parent / "data" / "rules_holdout8.yaml",
     Path(__file__).parent / "data" / "rules_holdout9.yaml",
+    Path(__file__).parent / "data" / "rules_holdout10.yaml",
 )
 _NOW = datetime(2025, 12, 5, tzinfo=UTC)
 
