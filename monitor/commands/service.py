@@ -69,8 +69,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         if rule.name in wordless:
             print(
                 "    note: it can match a story that has none of its words (only NOT, site: or lang:"
-                " decide it), so it alerts on most stories: add the words it is about, e.g."
-                " RELOS AND NOT oil rather than NOT oil"
+                " decide it), so it alerts on every story they let through; if that is not meant,"
+                " add the words it is about, e.g. RELOS AND NOT oil rather than NOT oil"
             )
         for alternative in exclusions_in_alternatives(rule.query):
             shown = " ".join(alternative.split())
