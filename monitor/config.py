@@ -237,7 +237,7 @@ class DeliverySettings(_Strict):
     batch_size: int = Field(default=25, ge=1)
     retry_base: PositiveDuration = timedelta(seconds=30)
     retry_max: PositiveDuration = timedelta(hours=1)
-    send_timeout: PositiveDuration = timedelta(seconds=15)  # a claim covers 2x this (+10 s) per send
+    send_timeout: PositiveDuration = timedelta(seconds=15)  # a claim covers one send (+10 s)
     # A row still failing this long after its first failure is dead.
     dead_after: PositiveDuration = timedelta(hours=24)
 

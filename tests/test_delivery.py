@@ -134,6 +134,27 @@ def test_webhook_500_then_429_is_retried_and_delivered_once(store: Store, http_s
     assert (entry.status, entry.attempts) == ("sent", 3)
 
 
+def test_a_webhook_slower_than_the_send_timeout_gets_the_alert_once_more_not_on_every_retry(
+    store: Store, http_server: HTTPServer
+) -> None:
+    """A webhook that takes 2.5 s to answer, against a send timeout of 1 s: the first send times
+    out although the server has the message. The retry waits longer and gets the answer, so the
+    alert arrives twice, not once per retry until it dies."""
+    config = NotificationConfig(name="chat", url=f"json://127.0.0.1:{http_server.port}/hook")
+    notifier = Notifier([config], Renderer(), send_timeout=timedelta(seconds=1))
+    http_server.post_delay["/hook"] = 2.5
+    queue_hits(store, 1, TargetRoute("chat"), at=T0)
+    assert deliver_pending(store, notifier, SETTINGS, now=T0).failed == 1
+    (entry,) = store.list_outbox()
+    assert "no answer within 1 s" in (entry.last_error or ""), entry.last_error
+    assert notifier.longest_send("chat") == timedelta(seconds=5), "a claim must cover the longer wait"
+    assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(minutes=5)).sent == 1
+    assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(hours=1)).sent == 0
+    assert len(http_server.posts("/hook")) == 2
+    (entry,) = store.list_outbox()
+    assert (entry.status, entry.attempts) == ("sent", 2)
+
+
 def test_alerts_that_piled_up_during_an_outage_go_out_together_when_it_ends(
     store: Store, http_server: HTTPServer
 ) -> None:

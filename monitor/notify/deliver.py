@@ -4,6 +4,7 @@ One Apprise object per target, kept for the life of the process, with its pacing
 deliberately: apprise waits 5.5 s between two sends through one service by default; we send
 few messages instead (rate limits fold the overflow into one summary; bursts are batched).
 Its timeouts are ours too (``delivery.send_timeout``), so a send always ends inside its claim.
+A target that let a send time out gets more time for the next one (see ``Notifier.send``).
 
 Each target is sent to from its own thread, under a lease in the database: one slow or failing
 target delays no other, and across processes one sends to a target at a time, so no row is
@@ -17,6 +18,7 @@ import functools
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,6 +44,8 @@ _FORMATS = {
 #: Seconds between two sends through one chat service: Slack allows about one a second per webhook.
 _PACING = 1.0
 _DEFAULT_SEND_TIMEOUT = DeliverySettings().send_timeout
+#: How far a target's read timeout grows, in send timeouts, after sends that got no answer.
+_MOST_PATIENCE = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,9 @@ class _Target:
     #: The service has no title field (Mattermost): apprise puts the title above the body,
     #: where the service renders it as markup like the body.
     title_in_body: bool
+    #: Seconds to connect, and to wait for each read: the latter grows for a slow target.
+    connect_timeout: float
+    read_timeout: float
 
 
 def _format_for(url: str, configured: str) -> Format:
@@ -127,9 +134,11 @@ class Notifier:
         self.targets: dict[str, _Target] = {}
         self.invalid: dict[str, str] = {}
         seconds = send_timeout.total_seconds()
-        # apprise's own limit for one send, retries and waits included (60 s by default):
-        # connecting and one read take at most ``seconds`` each.
-        asset = apprise.AppriseAsset(service_timeout=seconds * 2)
+        self._most_patience = seconds * _MOST_PATIENCE
+        # apprise's own limit for one send, retries and waits included (60 s by default): it
+        # must never cut a send short of our socket timeouts, or apprise would return while its
+        # worker still sends, outside the claim.
+        asset = apprise.AppriseAsset(service_timeout=seconds + self._most_patience + 5)
         for target in targets:
             if not target.url.strip():
                 log.warning(
@@ -155,23 +164,47 @@ class Notifier:
                 service.socket_connect_timeout = service.socket_read_timeout = seconds
             masked = ", ".join(service.url(privacy=True) for service in obj)  # type: ignore[no-untyped-call]  # apprise is untyped
             title_in_body = any(service.title_maxlen <= 0 for service in obj)
-            self.targets[target.name] = _Target(target, obj, fmt, masked, title_in_body)
+            self.targets[target.name] = _Target(target, obj, fmt, masked, title_in_body, seconds, seconds)
+
+    def longest_send(self, target: str) -> timedelta:
+        """How long the next send to ``target`` can take: a claim must cover it."""
+        entry = self.targets.get(target)
+        if entry is None:
+            return timedelta(0)
+        return timedelta(seconds=entry.connect_timeout + entry.read_timeout)
 
     def send(self, target: str, message: Message) -> str | None:
-        """Send one message; return None on success or the reason it failed."""
+        """Send one message; return None on success or the reason it failed.
+
+        A send that failed only after waiting out its read timeout may have reached a server
+        that is merely slow to answer (apprise reports a timeout and a refusal alike); each
+        retry would then repeat the message. So the target's read timeout grows, 4x at a
+        time up to 4 send timeouts, and stays grown: a slow webhook repeats an alert once, not
+        on every retry until it dies."""
         entry = self.targets.get(target)
         if entry is None:
             return self.invalid.get(target, f"target {target!r} is not configured")
         # A headline in the title of a service that shows it as part of the body must be
         # escaped like the body, or it could @channel a workspace or carry a forged link.
         title = escape_for(message.format, message.title) if entry.title_in_body else message.title
+        started = time.monotonic()
         result = entry.apprise.notify(
             body=message.body, title=title, body_format=_FORMATS[message.format], tag=target
         )
         if result:
             return None
         errors = [e.message for e in result.logs() if e.level in ("ERROR", "WARNING")]
-        return "; ".join(errors[-3:]) or f"delivery to {entry.masked} failed"
+        error = "; ".join(errors[-3:]) or f"delivery to {entry.masked} failed"
+        waited = entry.read_timeout
+        if time.monotonic() - started >= waited * 0.9 and waited < self._most_patience:
+            entry.read_timeout = min(waited * _MOST_PATIENCE, self._most_patience)
+            for service in entry.apprise:
+                service.socket_read_timeout = entry.read_timeout
+            error += (
+                f" (no answer within {waited:g} s, and the server may have the message:"
+                f" the next try waits up to {entry.read_timeout:g} s)"
+            )
+        return error
 
 
 def _retry_delay(attempts: int, settings: DeliverySettings) -> timedelta:
@@ -247,7 +280,7 @@ class _TargetRun:
         rows given back untouched, when another process has taken over (our lease ran out,
         say while the machine was suspended): it sends them, we must not."""
         now = self.clock()
-        until = now + self.lease
+        until = now + max(self.lease, self.notifier.longest_send(self.target) + timedelta(seconds=10))
         if not self.lost and self.store.take_lease(lease_name(self.target), self.holder, until, now):
             held = self.store.renew(rows, until)
             if held == len(rows):
@@ -370,7 +403,8 @@ class Deliverer:
     ) -> None:
         self.store, self.notifier, self.settings = store, notifier, settings
         self.admin, self.clock = admin, clock
-        # A send lasts at most 2x send_timeout (see Notifier); the lease covers one send.
+        # A send lasts at most 2x send_timeout (see Notifier), 5x to a target that was too slow
+        # (``_TargetRun._hold`` extends the claims before each send): the lease covers one send.
         self.lease = settings.send_timeout * 2 + timedelta(seconds=10)
         # The furthest ahead a retry time can be: the longest backoff (with its jitter), a rate
         # limit's period, or the wait of a "now also reported by" follow-up (``update_every``).
