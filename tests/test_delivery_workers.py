@@ -5,6 +5,7 @@ or send a digest twice."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -140,14 +141,20 @@ def _two_workers(store_a: Store, store_b: Store, http_server: HTTPServer) -> Non
     assert store_a.outbox_counts() == {"sent": 6}
 
 
-def test_a_lease_held_elsewhere_is_respected_until_it_runs_out(store: Store, http_server: HTTPServer) -> None:
+def test_a_lease_held_elsewhere_is_respected_until_it_runs_out(
+    store: Store, http_server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
     """A worker that died while sending to a target holds its lease until it runs out: the
-    target waits that long (its rows may be mid-send), other targets do not."""
+    target waits that long (its rows may be mid-send), other targets do not. The log says
+    until when, as a restarted daemon waits for its own killed predecessor's lease."""
     notifier = _notifier(http_server, "chat", "mail")
     now = datetime.now(UTC)
     assert store.take_lease("deliver:chat", "dead-worker", now + timedelta(seconds=40), now)
     queue_hits(store, 1, TargetRoute("chat"), TargetRoute("mail"), at=now)
-    assert deliver_pending(store, notifier, SETTINGS, now=now).sent == 1
+    with caplog.at_level(logging.INFO, logger="monitor.notify"):
+        assert deliver_pending(store, notifier, SETTINGS, now=now).sent == 1
+    until = f"until {now + timedelta(seconds=40):%H:%M:%S} UTC"
+    assert any(until in r.getMessage() and "chat" in r.getMessage() for r in caplog.records), caplog.text
     assert (len(http_server.posts("/chat")), len(http_server.posts("/mail"))) == (0, 1)
     assert deliver_pending(store, notifier, SETTINGS, now=now + timedelta(seconds=41)).sent == 1
     assert len(http_server.posts("/chat")) == 1

@@ -448,7 +448,16 @@ class Deliverer:
         holder = uuid.uuid4().hex
         try:
             if not self.store.take_lease(lease_name(target), holder, self.clock() + self.lease, self.clock()):
-                log.info("notify: %s: another process is sending to it", target)
+                until = self.store.lease_until(lease_name(target))
+                # A killed process (this one's predecessor, after a restart) holds it too, until
+                # the lease runs out: say when the alerts will move at the latest.
+                log.info(
+                    "notify: %s: another process holds the lease to send to it%s",
+                    target,
+                    f" until {until:%H:%M:%S} UTC (a process that was killed holds it that long)"
+                    if until
+                    else "",
+                )
                 return DeliveryReport()
             try:
                 entry = self.notifier.targets.get(target)

@@ -906,6 +906,13 @@ class Store:
             ).rowcount
         return taken == 1
 
+    def lease_until(self, name: str) -> datetime | None:
+        """When the lease ``name`` runs out, if someone holds it."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(LeaseRow.held_until).where(LeaseRow.name == name, LeaseRow.holder.is_not(None))
+            ).scalar_one_or_none()
+
     def drop_lease(self, name: str, holder: str) -> None:
         """Give a lease back (only if this holder still has it)."""
         with self.engine.begin() as conn:
