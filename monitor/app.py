@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.clustering import Clusterer
-from monitor.config import Settings, format_duration
+from monitor.config import Settings, format_duration, with_line
 from monitor.errors import ConfigError, RuleError
 from monitor.fetch import FetchLimits, make_client
 from monitor.fulltext import ArticleFetcher, needs_full_text
@@ -44,7 +44,9 @@ def compile_settings_rules(settings: Settings) -> RuleSet:
     except RuleError as exc:
         index = next((i for i, r in enumerate(settings.rules) if r.name == exc.rule), 0)
         file, key = settings.rule_location(index)
-        raise ConfigError(f"rule {exc.rule!r}: {exc.located}", file=file, key=f"{key}.query") from exc
+        raise with_line(
+            ConfigError(f"rule {exc.rule!r}: {exc.located}", file=file, key=f"{key}.query")
+        ) from exc
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:

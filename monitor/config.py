@@ -345,6 +345,42 @@ def _unclosed_reference(value: Any, loc: _Loc = ()) -> tuple[_Loc, str] | None:
     return None
 
 
+_KEY_PART_RE = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def key_line(file: str | None, key: str | None) -> int | None:
+    """The line of ``key`` (``feeds[3].interval``) in the YAML ``file``, or of the deepest part
+    of it written there (a missing key: its mapping), for messages; None if unknown."""
+    if not file or not key:
+        return None
+    try:
+        node = yaml.compose(Path(file).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    line = None
+    for index, name in _KEY_PART_RE.findall(key):
+        if isinstance(node, yaml.MappingNode) and name:
+            pair = next((p for p in node.value if getattr(p[0], "value", None) == name), None)
+            if pair is None:
+                break
+            line = pair[0].start_mark.line + 1
+            node = pair[1]
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+            node = node.value[int(index)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def with_line(exc: ConfigError) -> ConfigError:
+    """``exc`` with the line of its key in its file, when it has neither a line nor a subclass."""
+    if type(exc) is not ConfigError or exc.line is not None:
+        return exc
+    line = key_line(exc.file, exc.key)
+    return exc if line is None else ConfigError(exc.message, file=exc.file, key=exc.key, line=line)
+
+
 def _key_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
@@ -466,7 +502,7 @@ def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Set
     if unclosed is not None:
         file, key = _locate(path, data, unclosed[0])
         message = f"{unclosed[1]!r}: '${{' without its closing '}}' (write ${{VAR}})"
-        raise ConfigError(message, file=file, key=key)
+        raise ConfigError(message, file=file, key=key, line=key_line(file, key))
     _resolve_local_feeds(path, data)
     data["database"] = _database_beside(path, data.get("database", Settings.model_fields["database"].default))
     if env.get("MONITOR_DATABASE_URL"):
@@ -476,8 +512,11 @@ def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Set
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise _config_error(exc, path, data) from exc
-    _check_references(settings)
-    _check_term_lists(settings)
+    try:
+        _check_references(settings)
+        _check_term_lists(settings)
+    except ConfigError as exc:
+        raise with_line(exc) from exc
     return settings
 
 
@@ -528,13 +567,16 @@ def _config_error(exc: ValidationError, path: Path, data: Mapping[str, Any]) -> 
             message = f"should be a list, e.g. [a, b], not {error['input']!r}"
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{file}: {key}: {message}")
+        line = key_line(file, key)
+        lines.append(f"{file}:{line}: {key}: {message}" if line else f"{file}: {key}: {message}")
     if len(exc.errors()) > 10:
         lines.append(f"… and {len(exc.errors()) - 10} more")
     first_file, first_key = _locate(path, data, tuple(exc.errors()[0]["loc"]))
-    first = lines[0].removeprefix(f"{first_file}: {first_key}: ")
+    first_line = key_line(first_file, first_key)
+    at = f"{first_file}:{first_line}" if first_line else first_file
+    first = lines[0].removeprefix(f"{at}: {first_key}: ")
     rest = "".join(f"\n  {line}" for line in lines[1:])
-    return ConfigError(first + rest, file=first_file, key=first_key)
+    return ConfigError(first + rest, file=first_file, key=first_key, line=first_line)
 
 
 def _locate(path: Path, data: Mapping[str, Any], loc: tuple[int | str, ...]) -> tuple[str, str]:

@@ -30,10 +30,16 @@ class ConfigError(MonitorError):
     #: What the message starts with: what kind of input was wrong.
     kind = "config"
 
-    def __init__(self, message: str, *, file: str | None = None, key: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, file: str | None = None, key: str | None = None, line: int | None = None
+    ) -> None:
         self.file = file
         self.key = key
-        where = ": ".join(part for part in (file, key) if part)
+        self.line = line
+        self.message = message
+        # ``file:line``, as compilers write it: editors and terminals open the file there.
+        at = f"{file}:{line}" if file and line else file
+        where = ": ".join(part for part in (at, key) if part)
         super().__init__(f"{self.kind}: {where}: {message}" if where else f"{self.kind}: {message}")
 
 

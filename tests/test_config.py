@@ -146,12 +146,14 @@ def test_a_duration_without_its_unit_is_refused(tmp_path: Path) -> None:
 
 def test_every_problem_is_listed_with_a_hint_for_a_misspelt_key(tmp_path: Path) -> None:
     """``ulr:`` for ``url:`` is two problems, and the first alone ("url is missing") would hide
-    the cause: every problem is listed, with its key, and the unknown key gets a suggestion."""
+    the cause: every problem is listed, with its key and line (``file:line``, which editors
+    open), and the unknown key gets a suggestion. A missing key is placed at its mapping."""
     path = _write(tmp_path, GOOD.replace("    url: https://herald.example/rss", "    ulr: https://herald.example/rss"))
     with pytest.raises(ConfigError) as info:
         load_settings(path, env={})
-    assert info.value.key == "feeds[0].url"
-    assert f"{path}: feeds[0].ulr: unknown key 'ulr' (did you mean 'url'?)" in str(info.value)
+    assert (info.value.key, info.value.line) == ("feeds[0].url", 5), "the feed's '- name: Herald' line"
+    assert str(info.value).startswith(f"config: {path}:5: feeds[0].url: required key is missing")
+    assert f"{path}:6: feeds[0].ulr: unknown key 'ulr' (did you mean 'url'?)" in str(info.value)
 
 
 @pytest.mark.parametrize(
@@ -188,7 +190,7 @@ def test_a_key_in_the_wrong_place_says_where_it_belongs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(path, env={})
     assert (
-        f"{path}: timezone: 'timezone' is not a key here; it belongs in a notification target"
+        f"{path}:19: timezone: 'timezone' is not a key here; it belongs in a notification target"
         " (notifications:)"
     ) in str(info.value)
 
@@ -213,7 +215,7 @@ def test_errors_in_an_included_file_name_that_file_and_its_own_index(tmp_path: P
     with pytest.raises(ConfigError) as compiled:
         compile_settings_rules(settings)
     assert (compiled.value.file, compiled.value.key) == (str(included), "rules[0].query")
-    assert "position 6" in str(compiled.value)
+    assert f"{included}:3: rules[0].query: rule 'fine': position 6" in str(compiled.value)
 
 
 def test_a_duplicated_rule_name_is_reported_where_the_second_is_written(tmp_path: Path) -> None:
@@ -225,7 +227,7 @@ def test_a_duplicated_rule_name_is_reported_where_the_second_is_written(tmp_path
     path = _write(tmp_path, GOOD + "include: [r.yaml]\n")
     with pytest.raises(ConfigError, match="duplicate name 'relos'") as info:
         load_settings(path, env={})
-    assert (info.value.file, info.value.key) == (str(included), "rules[1].name")
+    assert (info.value.file, info.value.key, info.value.line) == (str(included), "rules[1].name", 4)
     assert f"(also at {path}: rules[0].name)" in str(info.value), "and where the first one is"
 
 
