@@ -3,8 +3,8 @@
 The sets hold realistic news items in English, Russian and Hindi, each labelled for the RELOS
 pact and for India–Russia defence cooperation, with many hard negatives (other countries'
 logistics pacts, India–Russia oil and trade, the Ukraine war, people and firms called Relos).
-``rules_labelled.yaml`` was written with the rules; ``rules_holdout.yaml`` to ``rules_holdout10.yaml``
-by ten other authors who never saw them (their headers say how the rules first scored on them;
+``rules_labelled.yaml`` was written with the rules; ``rules_holdout.yaml`` to ``rules_holdout11.yaml``
+by eleven other authors who never saw them (their headers say how the rules first scored on them;
 the fifth was only measured, never used to revise the rules).
 """
 
@@ -36,6 +36,7 @@ _LABELLED = (
     Path(__file__).parent / "data" / "rules_holdout8.yaml",
     Path(__file__).parent / "data" / "rules_holdout9.yaml",
     Path(__file__).parent / "data" / "rules_holdout10.yaml",
+    Path(__file__).parent / "data" / "rules_holdout11.yaml",
 )
 _NOW = datetime(2025, 12, 5, tzinfo=UTC)
 
@@ -107,7 +108,7 @@ def test_labelled_set_is_well_formed(items: list[_Item]) -> None:
     assert [i for i, n in ids.items() if n > 1] == []
     assert {item.lang for item in items} <= {"en", "ru", "hi"}
     assert [i.id for i in items if i.labels["relos"] and not i.labels["defence"]] == []
-    assert all(item.story.title and item.story.summary for item in items)
+    assert all(item.story.title for item in items), "a summary may be empty (headline-only feeds)"
 
 
 def test_labelled_set_has_the_required_size_and_language_mix(items: list[_Item]) -> None:
