@@ -176,6 +176,12 @@ def test_leases(store: Store) -> None:
     # Taken while the clock was a day ahead: further off than anyone holds a lease, so stale.
     assert store.take_lease("deliver:z", "c", t + timedelta(days=1, seconds=40), t + timedelta(days=1))
     assert store.take_lease("deliver:z", "d", t + timedelta(seconds=40), t)
+    # Extended for a slow target's long send (5 send timeouts): not stale for a process that
+    # knows a holder may extend that far, so it cannot take the target over mid-send.
+    longest = timedelta(minutes=5, seconds=10)
+    assert store.take_lease("deliver:s", "e", t + longest, t)
+    assert not store.take_lease("deliver:s", "f", t + timedelta(seconds=130), t, longest=longest)
+    assert store.take_lease("deliver:s", "f", t + timedelta(seconds=130), t), "a taker without it: stale"
 
 
 def test_a_digest_fires_once_however_many_workers(

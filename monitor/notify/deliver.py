@@ -228,9 +228,11 @@ class _TargetRun:
         clock: Callable[[], datetime],
         lease: timedelta,
         holder: str,
+        longest: timedelta,
     ) -> None:
         self.store, self.notifier, self.settings = store, notifier, settings
         self.target, self.now, self.clock, self.lease = target, now, clock, lease
+        self.longest = longest
         self.holder = holder
         self.lost = False
         entry = notifier.targets.get(target)
@@ -281,7 +283,9 @@ class _TargetRun:
         say while the machine was suspended): it sends them, we must not."""
         now = self.clock()
         until = now + max(self.lease, self.notifier.longest_send(self.target) + timedelta(seconds=10))
-        if not self.lost and self.store.take_lease(lease_name(self.target), self.holder, until, now):
+        if not self.lost and self.store.take_lease(
+            lease_name(self.target), self.holder, until, now, longest=self.longest
+        ):
             held = self.store.renew(rows, until)
             if held == len(rows):
                 return True
@@ -405,7 +409,9 @@ class Deliverer:
         self.admin, self.clock = admin, clock
         # A send lasts at most 2x send_timeout (see Notifier), 5x to a target that was too slow
         # (``_TargetRun._hold`` extends the claims before each send): the lease covers one send.
+        # Another process must not take a lease extended that far for one set by a wrong clock.
         self.lease = settings.send_timeout * 2 + timedelta(seconds=10)
+        self.longest = settings.send_timeout * (1 + _MOST_PATIENCE) + timedelta(seconds=10)
         # The furthest ahead a retry time can be: the longest backoff (with its jitter), a rate
         # limit's period, or the wait of a "now also reported by" follow-up (``update_every``).
         # One further away was set by a clock that has since been put right.
@@ -447,7 +453,8 @@ class Deliverer:
     def _send_target(self, target: str, now: datetime, due_only: bool) -> DeliveryReport:
         holder = uuid.uuid4().hex
         try:
-            if not self.store.take_lease(lease_name(target), holder, self.clock() + self.lease, self.clock()):
+            at, name = self.clock(), lease_name(target)
+            if not self.store.take_lease(name, holder, at + self.lease, at, longest=self.longest):
                 until = self.store.lease_until(lease_name(target))
                 # A killed process (this one's predecessor, after a restart) holds it too, until
                 # the lease runs out: say when the alerts will move at the latest.
@@ -469,7 +476,8 @@ class Deliverer:
                     self.clock(), self.lease, due_only=due_only, target=target, horizon=self.horizon
                 )
                 run = _TargetRun(
-                    self.store, self.notifier, self.settings, target, now, self.clock, self.lease, holder
+                    self.store, self.notifier, self.settings, target, now, self.clock, self.lease, holder,
+                    self.longest,
                 )
                 return run.run(rows)
             finally:

@@ -882,13 +882,16 @@ class Store:
             query = select(OutboxRow.target).where(sendable)
             return sorted(set(session.scalars(query.distinct())))
 
-    def take_lease(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
+    def take_lease(
+        self, name: str, holder: str, until: datetime, now: datetime, longest: timedelta = timedelta(0)
+    ) -> bool:
         """Take (or, for its holder, extend) the lease ``name`` until ``until``: true when this
         holder has it now. Free, ran out, or already ours: a compare-and-set UPDATE, atomic on
-        SQLite and PostgreSQL alike. A lease held further ahead than anyone takes it for was
-        taken while the clock was ahead: it is stale, or a clock put right would leave the
-        target idle that long."""
-        stale = now + (until - now) + _LEASE_SKEW
+        SQLite and PostgreSQL alike. A lease held further ahead than anyone takes it for (this
+        ``until``, or ``longest`` from now where a holder may extend it that far) was taken
+        while the clock was ahead: it is stale, or a clock put right would leave the target
+        idle that long."""
+        stale = max(until, now + longest) + _LEASE_SKEW
         with self.engine.begin() as conn:
             conn.execute(self._insert(LeaseRow).values(name=name).on_conflict_do_nothing())
             taken = conn.execute(
