@@ -381,6 +381,21 @@ def test_notify_test_says_why_a_target_failed(tmp_path: Path, smtp_server: SMTPS
     assert "secret" not in result.stdout + result.stderr
 
 
+def test_notify_test_masks_a_token_the_error_repeats(tmp_path: Path) -> None:
+    """A webhook's token sits in its URL's path, which an HTTP error repeats ("Max retries
+    exceeded with url: /TOKEN"): it is masked there too, as in the target's URL."""
+    from tests.servers import free_port
+
+    config = tmp_path / "monitor.yaml"
+    url = f"mmost://127.0.0.1:{free_port()}/abcdefghSECRETTOKEN42"
+    config.write_text(f"{RULES}\nnotifications:\n  - name: chat\n    url: {url}\n", encoding="utf-8")
+    result = monitor(config, "notify", "test")
+    assert result.returncode == 1
+    assert "chat: FAILED: " in result.stdout
+    assert "****" in result.stdout, "the error's detail is shown, masked"
+    assert "SECRETTOKEN42" not in result.stdout + result.stderr
+
+
 def test_db_prune_forgets_only_what_is_older(setup: Path, smtp_server: SMTPServer) -> None:
     """`monitor db prune` applies the retention now; today's stories and hits stay."""
     assert monitor(setup, "run", "--once").returncode == 0

@@ -59,7 +59,7 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
         with _apprise_details() as details:
             error = notifier.send(name, message)
         if error is not None and details:
-            error += f" ({'; '.join(details[-2:])})"
+            error += f" ({entry.redact('; '.join(details[-2:]))})"  # an HTTP error names the URL
         print(f"{name}: {'sent' if error is None else 'FAILED: ' + error} ({entry.masked})")
         failures += error is not None
     return 1 if failures else 0

@@ -17,6 +17,7 @@ import contextlib
 import functools
 import logging
 import random
+import re
 import threading
 import time
 import uuid
@@ -71,6 +72,28 @@ class _Target:
     #: Seconds to connect, and to wait for each read: the latter grows for a slow target.
     connect_timeout: float
     read_timeout: float
+    #: The parts of the URL apprise masks (tokens, passwords), longest first: an error's text
+    #: (an HTTP library's "Max retries exceeded with url: /services/T…/B…/token") may hold them.
+    secrets: tuple[str, ...] = ()
+
+    def redact(self, text: str) -> str:
+        """``text`` with this target's secrets masked."""
+        for secret in self.secrets:
+            text = text.replace(secret, "****")
+        return text
+
+
+_URL_PARTS_RE = re.compile(r"[/:@?&=#]+")
+
+
+def _secrets(services: Any) -> tuple[str, ...]:
+    """What apprise's masked URL hides of the full one: the URL's parts it shows are no secret."""
+    found: set[str] = set()
+    for service in services:
+        shown = set(_URL_PARTS_RE.split(service.url(privacy=True)))
+        parts = _URL_PARTS_RE.split(service.url(privacy=False))
+        found.update(part for part in parts if len(part) >= 4 and part not in shown)
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def _format_for(url: str, configured: str) -> Format:
@@ -164,7 +187,9 @@ class Notifier:
                 service.socket_connect_timeout = service.socket_read_timeout = seconds
             masked = ", ".join(service.url(privacy=True) for service in obj)  # type: ignore[no-untyped-call]  # apprise is untyped
             title_in_body = any(service.title_maxlen <= 0 for service in obj)
-            self.targets[target.name] = _Target(target, obj, fmt, masked, title_in_body, seconds, seconds)
+            self.targets[target.name] = _Target(
+                target, obj, fmt, masked, title_in_body, seconds, seconds, _secrets(obj)
+            )
 
     def longest_send(self, target: str) -> timedelta:
         """How long the next send to ``target`` can take: a claim must cover it."""
@@ -194,7 +219,7 @@ class Notifier:
         if result:
             return None
         errors = [e.message for e in result.logs() if e.level in ("ERROR", "WARNING")]
-        error = "; ".join(errors[-3:]) or f"delivery to {entry.masked} failed"
+        error = entry.redact("; ".join(errors[-3:])) or f"delivery to {entry.masked} failed"
         waited = entry.read_timeout
         if time.monotonic() - started >= waited * 0.9 and waited < self._most_patience:
             entry.read_timeout = min(waited * _MOST_PATIENCE, self._most_patience)
