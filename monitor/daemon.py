@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.app import App, build_notifier, compile_settings_rules
 from monitor.config import Settings
+from monitor.config_notes import config_notes
 from monitor.schedule import cron_trigger
 
 log = logging.getLogger(__name__)
@@ -286,6 +287,8 @@ def _serve(
         len(app.rules.rules),
         ", ".join(app.notifier.targets) or "none (log only)",
     )
+    for note in config_notes(settings, app.rules):  # what `monitor check` notes, for a reload too
+        log.warning("config: %s: note: %s", settings.source, note)
     reloaded: Settings | None = None
     try:
         while reloaded is None and not _stopping(stop, signals):

@@ -111,3 +111,30 @@ def test_a_stop_while_a_poll_with_hits_runs_ends_when_the_poll_ends(
     assert not serving.is_alive(), "the stop hung"
     assert result == [None]
     assert app.store.outbox_counts() == {}  # no target configured: the hit is stored, nothing queued
+
+
+def test_what_monitor_check_notes_is_logged_when_a_service_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A config edited for `systemctl reload` is checked by no one running `monitor check`: the
+    service logs its notes (here a lower-case "or", searched for as a word) each time it
+    starts, at start-up and after every reload."""
+    path = tmp_path / "noted.yaml"
+    path.write_text(
+        f"database: sqlite:///{tmp_path}/m.db\nrules:\n  - name: relos\n    query: RELOS or Relos\n",
+        encoding="utf-8",
+    )
+    app = App(load_settings(path, env={}))
+    app.prepare()
+    caplog.set_level(logging.INFO, logger="monitor.daemon")
+    stop = threading.Event()
+    serving = threading.Thread(target=daemon._serve, args=(app, stop, daemon._Signals(), None), daemon=True)
+    serving.start()
+    try:
+        assert wait_for(lambda: "note:" in caplog.text, 10), caplog.text
+    finally:
+        stop.set()
+        serving.join(20)
+    (record,) = [r for r in caplog.records if "note:" in r.getMessage()]
+    assert record.levelno == logging.WARNING
+    assert f"config: {path}: note: rule 'relos': 'or' in lower case is a word" in record.getMessage()

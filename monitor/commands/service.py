@@ -41,11 +41,18 @@ def _missing_file(url: str) -> bool:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from monitor.app import build_notifier, compile_settings_rules
-    from monitor.match.syntax import exclusions_in_alternatives, list_names, lower_case_operators
+    from monitor.config_notes import config_notes
 
     settings = settings_of(args)
     rules = compile_settings_rules(settings)
     build_notifier(settings)
+    notes = config_notes(settings, rules)
+
+    def print_notes(kind: str, name: str) -> None:
+        for note in notes:
+            if (note.kind, note.name) == (kind, name):
+                print(f"{'  ' if kind == 'term_lists' else '    '}note: {note.text}")
+
     enabled = [f for f in settings.feeds if f.enabled]
     print(f"config: {settings.source}: ok")
     print(f"database: {mask_db(settings.database)}")
@@ -56,34 +63,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             state += "  [no such file]"
         print(f"  - {feed.name}: {feed.url} every {format_duration(settings.feed_interval(feed))}{state}")
     print(f"term lists: {', '.join('@' + n for n in settings.term_lists) or 'none'}")
-    used = {name for rule in settings.rules for name in list_names(rule.query)}
-    unused = [f"@{name}" for name in settings.term_lists if name not in used]
-    if unused:
-        print(f"  note: no rule uses {', '.join(unused)}")
+    print_notes("term_lists", "")
     print(f"rules: {len(rules.rules)}")
-    wordless = set(rules.wordless())
     for rule in rules.rules:
         print(
             f"  - {rule.name} (priority {rule.priority}){': ' + rule.description if rule.description else ''}"
         )
-        if rule.name in wordless:
-            print(
-                "    note: it can match a story that has none of its words (only NOT, site: or lang:"
-                " decide it), so it alerts on every story they let through; if that is not meant,"
-                " add the words it is about, e.g. RELOS AND NOT oil rather than NOT oil"
-            )
-        for alternative in exclusions_in_alternatives(rule.query):
-            shown = " ".join(alternative.split())
-            print(
-                f"    note: in '{shown}', one alternative of an OR, the exclusion applies to that"
-                " alternative alone; to exclude from all of them, write (… OR …) -word"
-            )
-        words = [w for w in lower_case_operators(rule.query) if not w.isupper()]
-        if words:
-            print(
-                f"    note: {', '.join(repr(w) for w in dict.fromkeys(words))} in lower case is a word to"
-                " search for, not an operator (operators are upper case: AND, OR, NOT, NEAR/5)"
-            )
+        print_notes("rule", rule.name)
     print(f"notifications: {len(settings.notifications)}")
     for target in settings.notifications:
         if target.rules is None:
@@ -93,11 +79,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         state = f"{target.url.split('://', 1)[0]}://…" if target.url.strip() else "SKIPPED (empty URL)"
         mode = f" [digest at {target.schedule!r}, {target.timezone}]" if target.mode == "digest" else ""
         print(f"  - {target.name}: {state} ← {routed}{mode}")
-        wanted = [r.priority for r in settings.rules if target.rules is None or r.name in target.rules]
-        floor = target.min_priority
-        if wanted and floor is not None and max(wanted) < floor:
-            print(f"    note: min_priority {floor} is above the priority of every rule it takes:", end=" ")
-            print("it receives no alerts")
+        print_notes("target", target.name)
     return 0
 
 
