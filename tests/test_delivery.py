@@ -153,6 +153,8 @@ def test_a_webhook_slower_than_the_send_timeout_gets_the_alert_once_more_not_on_
     assert len(http_server.posts("/hook")) == 2
     (entry,) = store.list_outbox()
     assert (entry.status, entry.attempts) == ("sent", 2)
+    reloaded = Notifier([config], Renderer(), send_timeout=timedelta(seconds=1))
+    assert reloaded.longest_send("chat") == timedelta(seconds=5), "a reload does not learn it again"
 
 
 def test_alerts_that_piled_up_during_an_outage_go_out_together_when_it_ends(

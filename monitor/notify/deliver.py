@@ -47,6 +47,9 @@ _PACING = 1.0
 _DEFAULT_SEND_TIMEOUT = DeliverySettings().send_timeout
 #: How far a target's read timeout grows, in send timeouts, after sends that got no answer.
 _MOST_PATIENCE = 4
+#: The read timeouts slow targets needed, by URL, for the life of the process: a reload builds
+#: a new Notifier, which must not learn again by repeating an alert.
+_LEARNT: dict[str, float] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,8 +190,12 @@ class Notifier:
                 service.socket_connect_timeout = service.socket_read_timeout = seconds
             masked = ", ".join(service.url(privacy=True) for service in obj)  # type: ignore[no-untyped-call]  # apprise is untyped
             title_in_body = any(service.title_maxlen <= 0 for service in obj)
+            read = min(max(seconds, _LEARNT.get(target.url, 0.0)), self._most_patience)
+            if read > seconds:
+                for service in obj:
+                    service.socket_read_timeout = read
             self.targets[target.name] = _Target(
-                target, obj, fmt, masked, title_in_body, seconds, seconds, _secrets(obj)
+                target, obj, fmt, masked, title_in_body, seconds, read, _secrets(obj)
             )
 
     def longest_send(self, target: str) -> timedelta:
@@ -204,8 +211,8 @@ class Notifier:
         A send that failed only after waiting out its read timeout may have reached a server
         that is merely slow to answer (apprise reports a timeout and a refusal alike); each
         retry would then repeat the message. So the target's read timeout grows, 4x at a
-        time up to 4 send timeouts, and stays grown: a slow webhook repeats an alert once, not
-        on every retry until it dies."""
+        time up to 4 send timeouts, and stays grown while the process runs, reloads included: a
+        slow webhook repeats an alert once, not on every retry until it dies."""
         entry = self.targets.get(target)
         if entry is None:
             return self.invalid.get(target, f"target {target!r} is not configured")
@@ -221,15 +228,20 @@ class Notifier:
         errors = [e.message for e in result.logs() if e.level in ("ERROR", "WARNING")]
         error = entry.redact("; ".join(errors[-3:])) or f"delivery to {entry.masked} failed"
         waited = entry.read_timeout
-        if time.monotonic() - started >= waited * 0.9 and waited < self._most_patience:
-            entry.read_timeout = min(waited * _MOST_PATIENCE, self._most_patience)
-            for service in entry.apprise:
-                service.socket_read_timeout = entry.read_timeout
-            error += (
-                f" (no answer within {waited:g} s, and the server may have the message:"
-                f" the next try waits up to {entry.read_timeout:g} s)"
+        if time.monotonic() - started < waited * 0.9:
+            return error
+        if waited >= self._most_patience:
+            return error + (
+                f" (no answer within {waited:g} s, the longest wait: the server may have the message,"
+                " and each retry may repeat it)"
             )
-        return error
+        entry.read_timeout = _LEARNT[entry.config.url] = min(waited * _MOST_PATIENCE, self._most_patience)
+        for service in entry.apprise:
+            service.socket_read_timeout = entry.read_timeout
+        return error + (
+            f" (no answer within {waited:g} s, and the server may have the message:"
+            f" the next try waits up to {entry.read_timeout:g} s)"
+        )
 
 
 def _retry_delay(attempts: int, settings: DeliverySettings) -> timedelta:
