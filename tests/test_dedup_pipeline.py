@@ -70,6 +70,13 @@ notifications:
     assert len(duma) == 1, "the three outlets' Duma stories form one cluster"
     assert by_title[OTHER_EVENT.title] not in duma
     assert SAME_ARTICLE.guid not in {h["url"] for h in hits}
+    # `hits` says which story alerted each event, so one merged by mistake is seen, not lost.
+    (first,) = [h for h in hits if h["cluster"] in duma and h["alerted"]]
+    joined = [h for h in hits if h["cluster"] in duma and not h["alerted"]]
+    assert [h["joined"] for h in joined] == [{"title": first["title"], "url": first["url"]}] * 2
+    assert [h["alerted"] for h in hits if h["title"] == OTHER_EVENT.title] == [True]
+    table = monitor(config, "hits").stdout
+    assert table.count("joined: ") == 2, table
     clusters = monitor(config, "clusters").stdout
     assert "3 stories, 3 outlets: " in clusters
     for outlet in ("Wire India", "Daily Herald", "Moscow Daily"):

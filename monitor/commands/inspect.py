@@ -31,6 +31,8 @@ def cmd_hits(args: argparse.Namespace) -> int:
                         "rules": list(r.rules),
                         "matched": list(r.terms),
                         "cluster": r.cluster,
+                        "alerted": r.alerted,
+                        "joined": {"title": r.joined[0], "url": r.joined[1]} if r.joined else None,
                     },
                     ensure_ascii=False,
                 )
@@ -40,13 +42,15 @@ def cmd_hits(args: argparse.Namespace) -> int:
         (
             r.story.published.strftime("%Y-%m-%d %H:%M"),
             ",".join(r.rules),
+            "yes" if r.alerted else f"joined: {r.joined[0]}" if r.joined else "-",
             r.story.feed,
             r.story.title,
             r.story.url,
         )
         for r in records
     ]
-    table(("published (UTC)", "rules", "feed", "title", "url"), rows, widths=(16, 28, 24, 60, 0))
+    headings = ("published (UTC)", "rules", "alerted", "feed", "title", "url")
+    table(headings, rows, widths=(16, 24, 28, 20, 60, 0))
     return 0
 
 

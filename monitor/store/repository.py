@@ -75,6 +75,11 @@ class HitRecord:
     cluster: str | None
     matched_at: datetime
     fulltext_status: str | None = None
+    #: Whether the story was queued as an alert to some target.
+    alerted: bool = False
+    #: Not alerted because its news event already was, by this story (title, URL): shown, so an
+    #: event merged by mistake is not a silent loss.
+    joined: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -838,7 +843,39 @@ class Store:
                         record.cluster,
                         record.matched_at,
                     )
-        return list(records.values())
+            return self._with_alerts(session, list(records.values()))
+
+    def _with_alerts(self, session: Session, records: list[HitRecord]) -> list[HitRecord]:
+        """``records`` with whether each story alerted, or which story alerted its event."""
+        alerted: set[int] = set()
+        first: dict[str, tuple[datetime, str, str]] = {}
+        for start in range(0, len(records), 500):  # bounded IN lists
+            chunk = records[start : start + 500]
+            ids = [r.story_id for r in chunk]
+            alerted.update(
+                session.scalars(
+                    select(HitRow.story_id)
+                    .join(OutboxRow, OutboxRow.hit_id == HitRow.id)
+                    .where(HitRow.story_id.in_(ids))
+                    .distinct()
+                )
+            )
+            clusters = {r.cluster for r in chunk if r.cluster}
+            query = (
+                select(ClusterAlertRow.cluster, ClusterAlertRow.created_at, StoryRow.title, StoryRow.url)
+                .join(StoryRow, StoryRow.id == ClusterAlertRow.story_id)
+                .where(ClusterAlertRow.cluster.in_(clusters))
+            )
+            for cluster, created, title, url in session.execute(query):
+                if cluster not in first or created < first[cluster][0]:
+                    first[cluster] = (created, title, url)
+        out: list[HitRecord] = []
+        for r in records:
+            joined = None
+            if r.story_id not in alerted and r.cluster in first:
+                joined = first[r.cluster][1:]
+            out.append(replace(r, alerted=r.story_id in alerted, joined=joined))
+        return out
 
     # ---- outbox ------------------------------------------------------------------------
 
