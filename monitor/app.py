@@ -144,7 +144,7 @@ class App:
             [settings.fetch.max_backoff * 1.25, *(settings.feed_interval(f) for f in settings.feeds)]
         ) + POLL_LEASE
         plans: Mapping[str, FeedPlan] = {
-            feed.name: FeedPlan(settings.feed_interval(feed), feed.max_age or settings.max_age)
+            feed.name: FeedPlan(settings.feed_interval(feed), feed.max_age or settings.max_age, feed.language)
             for feed in settings.feeds
         }
         ft = settings.fulltext

@@ -40,6 +40,7 @@ DEFAULT_CONFIG = Path("config/monitor.yaml")
 _RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _HOST_PORT = re.compile(r"^[\w.-]+:\d+(?:/|$)")
+_LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -88,6 +89,16 @@ class FeedConfig(_Strict):
     enabled: bool = True
     max_age: Duration | None = None
     full_text: Literal["auto", "always", "never"] | None = None  # None: the global full_text
+    #: The language of the feed's stories (``ru``, ``hi``), over what the feed declares, for
+    #: ``lang:``: many feeds declare none, some a wrong one (a CMS default of en-us).
+    language: str | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _check_language(cls, tag: str | None) -> str | None:
+        if tag is not None and not _LANGUAGE_TAG.match(tag):
+            raise ValueError(f"{tag!r} is not a language tag like en, ru, hi or en-IN")
+        return tag
 
     @field_validator("url")
     @classmethod

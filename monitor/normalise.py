@@ -179,8 +179,9 @@ def _language(tag: str | None) -> str | None:
     return primary or None
 
 
-def normalise(entry: RawEntry, *, feed: str, fetched: datetime) -> Story:
-    """Turn one raw entry into a Story from feed ``feed`` fetched at ``fetched``."""
+def normalise(entry: RawEntry, *, feed: str, fetched: datetime, language: str | None = None) -> Story:
+    """Turn one raw entry into a Story from feed ``feed`` fetched at ``fetched``; ``language``
+    (the feed's, from the config) wins over the one the entry or feed declares."""
     link = (entry.link or "").strip()
     url = canonical_url(link) if link else ""
     title = html_to_text(entry.title)
@@ -200,7 +201,7 @@ def normalise(entry: RawEntry, *, feed: str, fetched: datetime) -> Story:
         fetched=to_utc(fetched, fetched),
         link=link,
         body=content if len(content) > len(summary) else None,
-        lang=_language(entry.language),
+        lang=_language(language or entry.language),
         author=nfc(entry.author) if entry.author else entry.author,
         source=nfc(entry.source_title or ""),
     )

@@ -40,6 +40,8 @@ class FeedPlan:
 
     interval: timedelta
     max_age: timedelta
+    #: The configured language of the feed's stories, over what the feed declares.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,7 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
             )
             return PollResult(feed.name, ok=True)
         entries = parse_feed(fetched.body, feed=feed.name, headers=fetched.headers)
-        stories = [normalise(entry, feed=feed.name, fetched=now) for entry in entries]
+        stories = [normalise(entry, feed=feed.name, fetched=now, language=plan.language) for entry in entries]
         keys = {story.guid: ctx.clusterer.keys(story) for story in stories} if ctx.clusterer else {}
         repeated = boilerplate(stories)  # what the feed writes under every headline
         seen = ctx.store.unseen(feed.id, stories, keys)  # dedup: the same article is not new

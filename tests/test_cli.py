@@ -495,3 +495,30 @@ def test_outbox_shows_when_a_failed_or_quiet_alert_goes_out(
     quiet = monitor(config, "outbox", "--status", "quiet")
     assert quiet.returncode == 0, quiet.stderr
     assert [line.split()[1] for line in quiet.stdout.splitlines() if line[:1].isdigit()] == ["chat"]
+
+
+def test_a_feeds_configured_language_is_what_lang_matches(tmp_path: Path, http_server: HTTPServer) -> None:
+    """An RSS feed that declares no language: its stories have none, and `lang:ru` cannot match
+    them, until the feed's `language:` says what they are; a tag that is no language is refused."""
+    russian = Item("ru-1", "Госдума ратифицировала соглашение RELOS с Индией",
+                   "Депутаты одобрили соглашение с Индией.", "https://agency.example.ru/relos")
+    http_server.routes["/ru"] = Route(rss([russian], title="Агентство"))
+    config = tmp_path / "monitor.yaml"
+
+    def write(language: str) -> None:
+        config.write_text(
+            f"database: sqlite:///{tmp_path}/m.db\nfeeds:\n  - name: Agency\n"
+            f"    url: {http_server.url('/ru')}\n{language}"
+            "rules:\n  - name: relos-ru\n    query: lang:ru AND RELOS\n",
+            encoding="utf-8",
+        )
+
+    write("")
+    assert "matching a rule: 0" in monitor(config, "run", "--once").stdout
+    (tmp_path / "m.db").unlink()
+    write("    language: ru\n")
+    assert "matching a rule: 1" in monitor(config, "run", "--once").stdout
+    write("    language: russian\n")
+    bad = monitor(config, "check")
+    assert bad.returncode == 2
+    assert f"{config}:5: feeds[0].language: 'russian' is not a language tag like en" in bad.stderr
