@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.clustering import Clusterer
-from monitor.config import Settings, format_duration, with_line
+from monitor.config import Settings, format_duration, key_line, value_line
 from monitor.errors import ConfigError, RuleError
 from monitor.fetch import FetchLimits, make_client
 from monitor.fulltext import ArticleFetcher, needs_full_text
@@ -42,11 +42,20 @@ def compile_settings_rules(settings: Settings) -> RuleSet:
     try:
         return compile_rules(settings.rule_objects(), settings.term_lists)
     except RuleError as exc:
+        if exc.term_list is not None:  # a bad entry: reported where it is written
+            name, entry = exc.term_list
+            file = settings.list_sources.get(name, settings.source)
+            key = f"term_lists.{name}[{entry}]"
+            entries = settings.term_lists.get(name) or settings.term_lists.get(f"@{name}") or ()
+            written = repr(entries[entry]) if entry < len(entries) else "the entry"
+            why = exc.detail.split("': ", 1)[-1]  # after "term list @name, entry '…'"
+            message = f"{written}: {why} (used by rule {exc.rule!r})"
+            raise ConfigError(message, file=file, key=key, line=key_line(file, key)) from exc
         index = next((i for i, r in enumerate(settings.rules) if r.name == exc.rule), 0)
         file, key = settings.rule_location(index)
-        raise with_line(
-            ConfigError(f"rule {exc.rule!r}: {exc.located}", file=file, key=f"{key}.query")
-        ) from exc
+        key += ".query"
+        line = value_line(file, key, exc.query, exc.position)
+        raise ConfigError(f"rule {exc.rule!r}: {exc.located}", file=file, key=key, line=line) from exc
 
 
 def fetch_limits(settings: Settings) -> FetchLimits:
@@ -72,9 +81,9 @@ def build_notifier(settings: Settings) -> Notifier:
     notifier.renderer.check()
     for index, target in enumerate(settings.notifications):
         if target.name in notifier.invalid:
-            raise ConfigError(
-                notifier.invalid[target.name], file=settings.source, key=f"notifications[{index}].url"
-            )
+            key = f"notifications[{index}].url"
+            line = key_line(settings.source, key)
+            raise ConfigError(notifier.invalid[target.name], file=settings.source, key=key, line=line)
     return notifier
 
 

@@ -362,12 +362,42 @@ _KEY_PART_RE = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 def key_line(file: str | None, key: str | None) -> int | None:
     """The line of ``key`` (``feeds[3].interval``) in the YAML ``file``, or of the deepest part
     of it written there (a missing key: its mapping), for messages; None if unknown."""
+    return _find_key(file, key)[0]
+
+
+def value_line(file: str | None, key: str | None, value: str, offset: int) -> int | None:
+    """The line of character ``offset`` of the string ``value`` written at ``key``: a query over
+    several lines (``|``, ``>`` or plain) is reported at the line at fault, not its key's. YAML
+    changes only the whitespace of such a value, so the place is found by counting the other
+    characters."""
+    line, node, text = _find_key(file, key)
+    if not isinstance(node, yaml.ScalarNode) or node.start_mark.line == node.end_mark.line:
+        return line
+    start = node.start_mark.index
+    if node.style in ("|", ">"):  # the content begins on the line after the indicator
+        start = text.find("\n", start) + 1
+    elif node.style in ("'", '"'):
+        start += 1
+    wanted = sum(1 for c in value[:offset] if not c.isspace())
+    seen = 0
+    for i in range(start, node.end_mark.index):
+        if text[i].isspace():
+            continue
+        if seen == wanted:
+            return text.count("\n", 0, i) + 1
+        seen += 1
+    return line
+
+
+def _find_key(file: str | None, key: str | None) -> tuple[int | None, yaml.Node | None, str]:
+    """(line, value node, file text) of ``key`` in ``file``: the deepest part found."""
     if not file or not key:
-        return None
+        return None, None, ""
     try:
-        node = yaml.compose(Path(file).read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        text = Path(file).read_text(encoding="utf-8")
+        node: yaml.Node | None = yaml.compose(text, Loader=yaml.SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
+        return None, None, ""
     line = None
     for index, name in _KEY_PART_RE.findall(key):
         if isinstance(node, yaml.MappingNode) and name:
@@ -381,7 +411,9 @@ def key_line(file: str | None, key: str | None) -> int | None:
             line = node.start_mark.line + 1
         else:
             break
-    return line
+    else:
+        return line, node, text
+    return line, None, text
 
 
 def with_line(exc: ConfigError) -> ConfigError:
@@ -437,9 +469,10 @@ def _read_yaml(path: Path, included_from: Path | None = None) -> dict[str, Any]:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: builds plain data only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        where = f"column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}invalid YAML: {problem}", file=str(path)) from exc
+        line = mark.line + 1 if mark else None
+        raise ConfigError(f"{where}invalid YAML: {problem}{via}", file=str(path), line=line) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -667,8 +700,13 @@ def _check_references(settings: Settings) -> None:
             if item.name in seen:
                 file, key = _location(settings, kind, index)
                 first_file, first_key = _location(settings, kind, seen[item.name])
-                also = f"{first_file}: " if first_file != file else ""
-                message = f"duplicate name {item.name!r} (also at {also}{first_key}.name)"
+                first_line = key_line(first_file, f"{first_key}.name")
+                if first_file != file:
+                    at = f"{first_file}:{first_line}" if first_line else first_file
+                    also = f"{at}: {first_key}.name"
+                else:
+                    also = f"{first_key}.name" + (f", line {first_line}" if first_line else "")
+                message = f"duplicate name {item.name!r} (also at {also})"
                 raise ConfigError(message, file=file, key=f"{key}.name")
             seen[item.name] = index
     if settings.retention is not None and settings.retention < settings.dedup.window:

@@ -53,11 +53,15 @@ class UsageError(ConfigError):
 class RuleError(ConfigError):
     """A rule's query is invalid: says which rule, at which character, and what was expected."""
 
-    def __init__(self, rule: str, query: str, position: int, message: str) -> None:
+    def __init__(
+        self, rule: str, query: str, position: int, message: str, term_list: tuple[str, int] | None = None
+    ) -> None:
         self.rule = rule
         self.query = query
         self.position = position
         self.detail = message
+        #: The term list and entry index at fault, when the fault is in an entry the rule uses.
+        self.term_list = term_list
         super().__init__(f"rule {rule!r}: {self.located}")
 
     @property

@@ -260,7 +260,7 @@ BAD_CONFIGS = [
         "not an http",
     ),
     ("missing rules", "database: {db}\nfeeds: []\n", "rules", "required key is missing"),
-    ("bad YAML", "database: {db}\nfeeds: [\n" + RULES, "line ", "invalid YAML"),
+    ("bad YAML", "database: {db}\nfeeds: [\n" + RULES, ": column ", "invalid YAML"),
     (
         "bad query",
         "database: {db}\nrules:\n  - name: r\n    query: 'RELOS AND'\n",

@@ -115,9 +115,9 @@ def test_bad_config_names_file_and_key(tmp_path: Path, text: str, key: str, mess
 
 
 def test_bad_yaml_reports_line_and_column(tmp_path: Path) -> None:
-    """Broken YAML says where it broke."""
+    """Broken YAML says where it broke: file:line, as editors open it, then the column."""
     path = _write(tmp_path, "feeds:\n  - name: [unclosed\nrules: x\n")
-    with pytest.raises(ConfigError, match=r"line \d+, column \d+: invalid YAML"):
+    with pytest.raises(ConfigError, match=rf"^config: {path}:3: column \d+: invalid YAML"):
         load_settings(path, env={})
 
 
@@ -198,7 +198,7 @@ def test_a_key_in_the_wrong_place_says_where_it_belongs(tmp_path: Path) -> None:
 def test_a_key_written_twice_is_an_error(tmp_path: Path) -> None:
     """Plain YAML keeps the last of two equal keys; a config must not silently do so."""
     path = _write(tmp_path, GOOD + "database: sqlite:///b.db\n")
-    with pytest.raises(ConfigError, match=r"line \d+, column 1: invalid YAML: key 'database' written twice"):
+    with pytest.raises(ConfigError, match=r":\d+: column 1: invalid YAML: key 'database' written twice"):
         load_settings(path, env={})
 
 
@@ -228,7 +228,7 @@ def test_a_duplicated_rule_name_is_reported_where_the_second_is_written(tmp_path
     with pytest.raises(ConfigError, match="duplicate name 'relos'") as info:
         load_settings(path, env={})
     assert (info.value.file, info.value.key, info.value.line) == (str(included), "rules[1].name", 4)
-    assert f"(also at {path}: rules[0].name)" in str(info.value), "and where the first one is"
+    assert f"(also at {path}:11: rules[0].name)" in str(info.value), "and where the first one is"
 
 
 @pytest.mark.parametrize(
@@ -330,3 +330,40 @@ def test_a_database_left_in_the_working_directory_is_pointed_out(
     load_settings(path, env={})
     assert f"database: {tmp_path / 'here' / 'x.db'} is not used" in caplog.text
     assert f"beside the config, {tmp_path / 'conf' / 'x.db'}; move it there" in caplog.text
+
+
+def test_compile_errors_point_at_the_line_at_fault(tmp_path: Path) -> None:
+    """A query written over several lines (a ``|`` or ``>`` block) is reported at the line at
+    fault, not at its key; a bad term list entry at the entry (not the rule using it); a URL
+    apprise cannot use at its line."""
+    rules = """rules:
+  - name: block
+    query: |
+      RELOS
+      AND (India
+      OR Russia
+"""
+    head = GOOD.split("rules:", maxsplit=1)[0]
+    path = _write(tmp_path, head + rules)
+    with pytest.raises(ConfigError) as block:
+        compile_settings_rules(load_settings(path, env={}))
+    at = _line_of(path, "AND (India")
+    assert f"{path}:{at}: rules[0].query: rule 'block': position 10 (line 2 of the query)" in str(block.value)
+    folded = rules.replace("|", ">-").replace("AND (India", "AND (India)").replace("OR Russia", "OR @rusia")
+    path = _write(tmp_path, head + "term_lists:\n  russia: [Russia]\n" + folded)
+    with pytest.raises(ConfigError) as unknown:
+        compile_settings_rules(load_settings(path, env={}))
+    assert f"{path}:{_line_of(path, '@rusia')}: rules[0].query: rule 'block': position" in str(unknown.value)
+    path = _write(tmp_path, GOOD + "term_lists:\n  russia:\n    - Russia\n    - Мос*кв\n")
+    path.write_text(path.read_text(encoding="utf-8").replace("query: RELOS", "query: RELOS OR @russia"))
+    with pytest.raises(ConfigError) as entry:
+        compile_settings_rules(load_settings(path, env={}))
+    assert (entry.value.key, entry.value.line) == ("term_lists.russia[1]", _line_of(path, "Мос*кв"))
+    assert "'Мос*кв': wildcards are only supported at the end of a word" in str(entry.value)
+    assert "(used by rule 'relos')" in str(entry.value)
+
+
+def _line_of(path: Path, text: str) -> int:
+    """The number of the one line of ``path`` holding ``text``."""
+    (number,) = [n for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if text in line]
+    return number

@@ -27,10 +27,12 @@ _MAX_JUNCTIONS = 4
 class CompileError(Exception):
     """A query is well-formed but cannot be compiled (unknown list, bad wildcard, …)."""
 
-    def __init__(self, position: int, message: str) -> None:
+    def __init__(self, position: int, message: str, term_list: tuple[str, int] | None = None) -> None:
         super().__init__(message)
         self.position = position
         self.message = message
+        #: (list name, entry index) when the fault is in a term list's entry.
+        self.term_list = term_list
 
 
 def _split_digits(token: str) -> list[str]:
@@ -271,7 +273,7 @@ class Compiler:
         outer, self._used = self._used, set()
         try:
             alternatives: list[Positional] = []
-            for entry in self._list_entries(node):
+            for index, entry in enumerate(self._list_entries(node)):
                 text = entry.strip()
                 exact = text.startswith("=")
                 try:
@@ -279,7 +281,9 @@ class Compiler:
                     alternatives.append(self._phrase(phrase))
                 except CompileError as exc:
                     raise CompileError(
-                        node.start, f"term list @{node.name}, entry {entry!r}: {exc.message}"
+                        node.start,
+                        f"term list @{node.name}, entry {entry!r}: {exc.message}",
+                        (node.name, index),
                     ) from None
             compiled = alternatives[0] if len(alternatives) == 1 else TermList(alternatives)
             self._lists[node.name] = (compiled, frozenset(self._used))

@@ -154,7 +154,8 @@ def compile_rules(rules: Sequence[Rule], term_lists: Mapping[str, Sequence[str]]
         try:
             test = compiler.compile(rule.query)
         except (QuerySyntaxError, CompileError) as exc:
-            raise RuleError(rule.name, rule.query, exc.position, exc.message) from None
+            term_list = exc.term_list if isinstance(exc, CompileError) else None
+            raise RuleError(rule.name, rule.query, exc.position, exc.message, term_list) from None
         compiled.append(_Compiled(rule, test))
     list_literals = [literals.all[i] for i in sorted(compiler.in_lists)]
     return RuleSet(compiled, compiler.uses, compiler.capitalised, list_literals)
