@@ -185,6 +185,7 @@ def test_secrets_are_masked_in_failure_messages(store: Store, caplog: pytest.Log
     (entry,) = store.list_outbox(status="failed")
     assert entry.status == "failed"
     assert entry.last_error and "SuperSecret123" not in entry.last_error
+    assert "Connection refused" in entry.last_error, "the cause, which apprise logs only at debug level"
     assert "SuperSecret123" not in caplog.text
     assert "SuperSecret123" not in notifier.targets["email"].masked
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from monitor.commands.common import settings_of, store_of, table, when
@@ -56,38 +53,10 @@ def cmd_notify_test(args: argparse.Namespace) -> int:
             failures += 1
             continue
         message = notifier.renderer.alerts([sample], entry.format, timezone=entry.config.timezone)
-        with _apprise_details() as details:
-            error = notifier.send(name, message)
-        if error is not None and details:
-            error += f" ({entry.redact('; '.join(details[-2:]))})"  # an HTTP error names the URL
+        error = notifier.send(name, message)
         print(f"{name}: {'sent' if error is None else 'FAILED: ' + error} ({entry.masked})")
         failures += error is not None
     return 1 if failures else 0
-
-
-@contextlib.contextmanager
-def _apprise_details() -> Iterator[list[str]]:
-    """The cause apprise logs only at debug level ("SMTP AUTH extension not supported by
-    server" behind "Connection error"), collected while one test message is sent."""
-    details: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            text = record.getMessage()
-            if "Exception" in text or "Response Details" in text:
-                details.append(text.split("Exception: ", 1)[-1].strip())
-
-    logger = logging.getLogger("apprise")
-    handler, level, propagate = Collect(logging.DEBUG), logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False  # the debug lines are for this message, not the terminal
-    try:
-        yield details
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:

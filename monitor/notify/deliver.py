@@ -146,6 +146,28 @@ def _why_invalid(url: str) -> str:
     return f"apprise cannot use this {scheme}:// URL: check its parts against apprise's page for {scheme}://"
 
 
+def _keep_apprise_logs_to_sends() -> None:
+    """apprise's log lines go to each send's own result (read in ``Notifier.send``), down to
+    the debug line with the cause ("Socket Exception: [Errno 111] Connection refused" behind
+    "Connection error"), and not to the log as well: a failure is logged once, by us, whole."""
+    logger = logging.getLogger("apprise")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+
+
+def _cause(entries: Sequence[Any]) -> str:
+    """What went wrong, from one send's captured apprise log: its warnings and errors, then the
+    exception or the server's answer that apprise logs only at debug level."""
+    said = [e.message for e in entries if e.level in ("ERROR", "WARNING")]
+    why = [
+        e.message.split("Exception: ", 1)[-1].strip()
+        for e in entries
+        if e.level == "DEBUG" and ("Exception: " in e.message or "Response Details" in e.message)
+    ]
+    stated = "; ".join(said[-3:])
+    return f"{stated} ({'; '.join(why[-2:])})" if why else stated
+
+
 class Notifier:
     """The configured targets, ready to send. Targets whose URL is empty are skipped with one
     warning; URLs only ever reach the log masked."""
@@ -157,6 +179,7 @@ class Notifier:
         send_timeout: timedelta = _DEFAULT_SEND_TIMEOUT,
     ) -> None:
         self.renderer = renderer
+        _keep_apprise_logs_to_sends()
         self.targets: dict[str, _Target] = {}
         self.invalid: dict[str, str] = {}
         seconds = send_timeout.total_seconds()
@@ -221,12 +244,16 @@ class Notifier:
         title = escape_for(message.format, message.title) if entry.title_in_body else message.title
         started = time.monotonic()
         result = entry.apprise.notify(
-            body=message.body, title=title, body_format=_FORMATS[message.format], tag=target
+            body=message.body,
+            title=title,
+            body_format=_FORMATS[message.format],
+            tag=target,
+            log_level=logging.DEBUG,
         )
         if result:
             return None
-        errors = [e.message for e in result.logs() if e.level in ("ERROR", "WARNING")]
-        error = entry.redact("; ".join(errors[-3:])) or f"delivery to {entry.masked} failed"
+        # An HTTP error names the URL (path, token and all): masked like the target's URL.
+        error = entry.redact(_cause(list(result.logs()))) or f"delivery to {entry.masked} failed"
         waited = entry.read_timeout
         if time.monotonic() - started < waited * 0.9:
             return error
