@@ -88,7 +88,9 @@ def public_addresses(host: str, port: int) -> list[str]:
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
             address = address.ipv4_mapped
         if not address.is_global:
-            raise PrivateAddressError(host, f"{host} is at {address}, not a public address")
+            raise PrivateAddressError(
+                host, f"{host} is at {address}, not a public address (fulltext.allow_private: true allows it)"
+            )
         if text not in found:
             found.append(text)
     return found

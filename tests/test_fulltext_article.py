@@ -352,7 +352,10 @@ def test_a_name_that_changes_its_answer_is_refused(
         outcome = fetch_one(guarded, f"http://rebind.test:{port}/world/putin-delhi")
     assert (outcome.text, outcome.status) == (None, "skipped: private address")
     link = f"http://rebind.test:{port}/world/putin-delhi"
-    assert outcome.error == f"fetch: {link}: rebind.test is at 127.0.0.1, not a public address"
+    assert outcome.error == (
+        f"fetch: {link}: rebind.test is at 127.0.0.1, not a public address"
+        " (fulltext.allow_private: true allows it)"
+    )
     assert answers["public"] == 2  # checked before the request, then resolved once to connect
     assert site.traffic.paths == []
 

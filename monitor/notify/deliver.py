@@ -369,7 +369,7 @@ class _TargetRun:
         log.warning(
             "notify: %s: %d alert(s) not delivered (attempt %d): %s",
             self.target,
-            len(rows),
+            len(by_story(rows)),  # a story that matched two rules is one alert
             attempts + 1,
             error,
         )
