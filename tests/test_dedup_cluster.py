@@ -110,6 +110,31 @@ def test_blind_lookalike_events_stay_apart_on_a_new_install(window: timedelta) -
     assert scores.recall >= 0.9, scores
 
 
+def test_a_new_installs_first_events_of_one_topic_stay_apart() -> None:
+    """On a new install, with two events indexed, "India" and "Russia" are in both and still
+    weigh as rare words: the Duma's vote, which names them too, must not join those events (it
+    did, at a score of 0.151, and went unalerted)."""
+    t0 = datetime(2026, 12, 7, 8, tzinfo=UTC)
+    texts = [
+        ("India and Russia sign logistics pact",
+         "The agreement lets the militaries of India and Russia use each other's bases."),
+        ("S-400 deliveries: India, Russia agree timeline",
+         "India and Russia agree on a timeline for the last two S-400 squadrons."),
+        ("Duma ratifies RELOS with India",
+         "Russia's State Duma voted to ratify the RELOS agreement with India."),
+    ]
+    stories = [
+        Story(feed="F", guid=str(n), url=f"https://e.example/{n}", title=title, summary=summary,
+              published=t0 + timedelta(hours=n), fetched=t0 + timedelta(hours=n))
+        for n, (title, summary) in enumerate(texts)
+    ]
+    index = ClusterIndex()
+    for n, story in enumerate(stories[:2]):  # as the pipeline adds them, whichever cluster
+        fp = fingerprint(story)
+        index.add(str(n), fp, story.published, index.assign(fp, story.published) or str(n))
+    assert index.best_match(fingerprint(stories[2]), stories[2].published) is None
+
+
 def test_identity_merges_exactly_the_same_articles() -> None:
     """Only the feed copy (other tracking parameters) and the edited headline are identity matches."""
     assert replayed(WINDOWS[0]).same_article == {

@@ -16,6 +16,8 @@ that joins a cluster counts only the terms its cluster's latest member lacks, so
 reported 300 times does not make its own words look common. Every union also gets a prior
 weight (UNION_PRIOR, 4), so a match needs some rare-word evidence: without it, at 100,000
 stories, two headlines made of common words and one shared rare word scored as near-duplicates.
+While the window holds few events the prior is larger (COLD_START): the words' frequencies do
+not yet tell a topic word from an event's.
 The time decay keeps the Duma's vote and the Federation Council's vote a week later apart even
 with a long window; the weekday check separates "arrives on Thursday" from "signs deals on
 Friday". The best story's cluster is returned when its score reaches ``threshold``.
@@ -65,6 +67,13 @@ _MIN_WEIGHT = 0.05
 #: Weight added to every union: a similarity needs some rare-word evidence, not only a high
 #: ratio between two texts made mostly of common words.
 UNION_PRIOR = 4.0
+#: On a new install the window holds few events, and a topic word in two of them (India,
+#: Russia) still weighs as a rare one: two events of one topic merged, and the second went
+#: unalerted. So the prior grows as (common_df / events) ** COLD_START while events are fewer
+#: than common_df: 2.5x with one event, 1.2x with 50. 0.25 is the largest that keeps every
+#: labelled replay (each starts on an empty index) and the same-event pairs joining; 0.5
+#: split look-alike reports and a big event's rewrites.
+COLD_START = 0.25
 #: Document frequencies, and the weights derived from them, live in fixed tables indexed by
 #: the term hash's low bits (4 MiB each); a collision between two terms of a window only blurs
 #: their weights a little.
@@ -264,6 +273,12 @@ class ClusterIndex:
         weights = self._log_common - np.log1p(self._df[cells])
         self._weight[cells] = np.maximum(weights, _MIN_WEIGHT)
 
+    def _prior(self) -> float:
+        """UNION_PRIOR, raised while the window holds fewer than ``common_df`` events (see
+        COLD_START)."""
+        events = max(len(self._latest), 1)
+        return UNION_PRIOR * max(1.0, math.pow(self.common_df / events, COLD_START))
+
     def _candidates(self, fp: Fingerprint, stamp: float) -> npt.NDArray[np.int64]:
         """Live slots within the window that share a rare term with ``fp`` and could reach the
         threshold: the best ``_TOP_CANDIDATES`` by the summed weight of the rare terms shared."""
@@ -287,14 +302,13 @@ class ClusterIndex:
         # (likewise for the headline). Candidates that cannot reach the threshold, often all of
         # them, are not scored.
         common = ~rare
-        text_bound = (shared + _MIN_WEIGHT * np.count_nonzero(common)) / (
-            float(weights.sum()) + UNION_PRIOR
-        )
+        prior = self._prior()
+        text_bound = (shared + _MIN_WEIGHT * np.count_nonzero(common)) / (float(weights.sum()) + prior)
         bound = TEXT_WEIGHT * np.minimum(text_bound, 1.0)
         title_weight = float(weights[in_title].sum())
         if title_weight > 0:
             most = shared_title + _MIN_WEIGHT * np.count_nonzero(common & in_title)
-            bound += (1.0 - TEXT_WEIGHT) * np.minimum(most / (title_weight + UNION_PRIOR), 1.0)
+            bound += (1.0 - TEXT_WEIGHT) * np.minimum(most / (title_weight + prior), 1.0)
         late = np.abs(self._table.published[unique] - stamp) - GRACE.total_seconds()
         bound -= self.decay_per_day * np.maximum(late, 0.0) / 86400.0
         hopeful = bound >= self.threshold
@@ -326,11 +340,13 @@ class ClusterIndex:
             _sums(owner, weights, k),
             _sums(owner, weights * shared, k),
             float(self._weight[query & _DF_MASK].sum(dtype=np.float64)),
+            self._prior(),
         )
         title = _jaccard(
             _sums(owner, weights * ((flags & TITLE) != 0), k),
             _sums(owner, weights * shared_title, k),
             float(self._weight[query_title & _DF_MASK].sum(dtype=np.float64)),
+            self._prior(),
         )
         result: Floats = TEXT_WEIGHT * text + (1.0 - TEXT_WEIGHT) * title
         return result
@@ -362,9 +378,10 @@ def _sums(owner: npt.NDArray[np.intp], weights: npt.NDArray[np.floating[Any]], k
     return np.asarray(np.bincount(owner, weights=weights, minlength=k), dtype=np.float64)
 
 
-def _jaccard(total: Floats, inter: Floats, query_total: float) -> Floats:
-    """Weighted Jaccard from each candidate's total weight, the shared weight and the query's."""
-    union = total + query_total - inter + UNION_PRIOR
+def _jaccard(total: Floats, inter: Floats, query_total: float, prior: float) -> Floats:
+    """Weighted Jaccard from each candidate's total weight, the shared weight and the query's,
+    with ``prior`` added to every union."""
+    union = total + query_total - inter + prior
     out: Floats = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
     return out
 
