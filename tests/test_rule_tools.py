@@ -4,6 +4,7 @@ real database and a local web page."""
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,22 @@ def test_match_can_try_language_site_and_title_clauses(
     assert monitor(config, "match", "--query", "аренду", "--file", str(saved)).returncode == 0
     menu = monitor(config, "match", "--query", "RELOS", "--file", str(saved))
     assert menu.returncode == 1, "the file's menu was matched"
+
+
+def test_a_long_rule_is_shown_cut_with_its_length() -> None:
+    """The shipped rules run to thousands of characters: `monitor match` shows the start of the
+    query and of each failed branch, cut at a word, with the whole length, not 3 KB on a line."""
+    from monitor.match import compile_rules
+    from monitor.models import Rule, Story
+
+    long_branch = " OR ".join(f"word{n}" for n in range(120))
+    query = f"RELOS OR ({long_branch}) AND Russia"
+    rules = compile_rules([Rule(name="long", query=query)], {})
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    story = Story(feed="f", guid="g", url="https://e.example/1", title="India and Russia", summary="",
+                  published=when, fetched=when)
+    report = rules.explain("long", story).render(story)
+    (shown,) = [line for line in report.splitlines() if line.startswith("  query: ")]
+    assert shown.endswith(f"… ({len(query):,} characters)") and len(shown) < 300
+    assert "  query: RELOS OR (word0 OR word1" in shown
+    assert all(len(line) < 600 for line in report.splitlines()), report

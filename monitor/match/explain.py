@@ -61,9 +61,19 @@ def snippet(
     return "".join(out).strip()
 
 
-def _one_line(clause: str) -> str:
-    """A clause of a query written over YAML lines, on one line, as the query is shown."""
-    return " ".join(clause.split())
+#: Characters of a query, a branch or a failed clause shown in a report.
+_SHOWN = 240
+
+
+def _one_line(clause: str, limit: int = 0) -> str:
+    """A clause of a query written over YAML lines, on one line, as the query is shown; cut at
+    a word after ``limit`` characters if given (a shipped rule runs to 3,000: its text is in
+    the config, the report needs only enough to recognise it)."""
+    text = " ".join(clause.split())
+    if not limit or len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    return text[: cut if cut > limit // 2 else limit] + f" … ({len(text):,} characters)"
 
 
 def _piece(text: str, escape: Callable[[str], str]) -> str:
@@ -106,7 +116,7 @@ class Explanation:
         """A report for a person: MATCH / NO MATCH, the terms in context, and what failed."""
         lines = [
             f"{'MATCH' if self.matched else 'NO MATCH'}: rule {self.rule.name!r}",
-            f"  query: {' '.join(self.rule.query.split())}",  # a YAML block query on one line
+            f"  query: {_one_line(self.rule.query, _SHOWN)}",
         ]
         terms = list(dict.fromkeys(" ".join(s.term.split()) for s in self.spans))
         if terms:
@@ -131,9 +141,9 @@ class Explanation:
             if self.alternatives:
                 lines.append(f"  failed: none of the {len(self.alternatives)} alternatives holds")
                 for branch, why in self.alternatives:
-                    reasons = [_one_line(w) for w in why if w != branch]
+                    reasons = [_one_line(w, _SHOWN) for w in why if w != branch]
                     fails = f"  fails on: {'; '.join(reasons)}" if reasons else ""
-                    lines.append(f"    - {_one_line(branch)}{fails}")
+                    lines.append(f"    - {_one_line(branch, _SHOWN)}{fails}")
             else:
                 lines.extend(f"  failed: {_one_line(clause)}" for clause in self.failed)
         return "\n".join(lines)
