@@ -3,6 +3,7 @@ digests, quiet hours, retries, dead rows told to the admin once, cluster follow-
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import DeliverySettings, NotificationConfig, RateLimit
-from monitor.notify import DeliveryReport, Notifier, Renderer, deliver_pending
+from monitor.notify import Deliverer, DeliveryReport, Notifier, Renderer, deliver_pending
 from monitor.notify.quiet import in_quiet_hours, last_quiet_window, quiet_until
 from monitor.store import Delivery, Store, TargetRoute, create_engine_for, upgrade_schema
 from tests.factories import digest_config, queue_hits
@@ -367,3 +368,32 @@ def test_the_outbox_shows_rows_as_a_person_reads_them(store: Store, http_server:
     assert {e.target for e in store.list_outbox(status="failed")} == {"down", "chat"}
     queue_hits(store, 1, TargetRoute("down"), start=3, at=T0)
     assert store.outbox_summary() == {"held": 1, "failed": 2, "pending": 1}
+
+
+def test_alerts_for_a_target_gone_from_the_config_are_told_once_and_die_in_time(
+    store: Store, http_server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A target removed from the config with alerts still queued: one warning saying so, not
+    one per retry for a day; the rows fail with backoff and die after dead_after."""
+    queue_hits(store, 2, TargetRoute("old-hook"), at=T0)
+    notifier = _hook(http_server)  # the config now has only "chat"
+    deliverer = Deliverer(store, notifier, SETTINGS, clock=lambda: moment)
+    try:
+        with caplog.at_level(logging.DEBUG, logger="monitor.notify"):
+            for minutes in (0, 5, 60, 180):
+                moment = T0 + timedelta(minutes=minutes)
+                deliverer.run(due_only=False)
+    finally:
+        deliverer.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "old-hook: 2 alert(s) wait for this target, which the config no longer has" in warnings[0]
+    assert "die after 1d" in warnings[0]
+    assert {e.status for e in store.list_outbox()} == {"failed"}
+    moment = T0 + timedelta(days=1, hours=1)
+    later = Deliverer(store, notifier, SETTINGS, clock=lambda: moment)
+    try:
+        later.run()
+    finally:
+        later.close()
+    assert {e.status for e in store.list_outbox()} == {"dead"}

@@ -29,7 +29,7 @@ from typing import Any
 
 import apprise
 
-from monitor.config import DeliverySettings, NotificationConfig
+from monitor.config import DeliverySettings, NotificationConfig, format_duration
 from monitor.notify.quiet import in_quiet_hours, last_quiet_window
 from monitor.notify.render import Format, Message, Renderer, by_story, escape_for
 from monitor.store import Delivery, Store
@@ -366,7 +366,10 @@ class _TargetRun:
         self.store.mark_failed(rows, at, error, retry_at)
         self.down_until, self.down_error = retry_at, error
         self.failed += len(by_story(rows))
-        log.warning(
+        # A target gone from the config fails every retry until its rows die: said once (see
+        # ``Deliverer._send_target``), not a warning an hour for a day.
+        log.log(
+            logging.WARNING if self.config is not None else logging.DEBUG,
             "notify: %s: %d alert(s) not delivered (attempt %d): %s",
             self.target,
             len(by_story(rows)),  # a story that matched two rules is one alert
@@ -482,6 +485,7 @@ class Deliverer:
         periods = [t.config.rate_limit.period for t in notifier.targets.values() if t.config.rate_limit]
         self.horizon = max([settings.retry_max * 1.25, update_every, *periods]) + timedelta(minutes=5)
         self._busy: set[str] = set()
+        self._told_gone: set[str] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
             max_workers=max(4, len(notifier.targets) + 1), thread_name_prefix="deliver"
@@ -539,6 +543,17 @@ class Deliverer:
                 rows = self.store.claim_deliveries(
                     self.clock(), self.lease, due_only=due_only, target=target, horizon=self.horizon
                 )
+                gone = entry is None and target not in self.notifier.invalid
+                if rows and gone and target not in self._told_gone:
+                    self._told_gone.add(target)
+                    log.warning(
+                        "notify: %s: %d alert(s) wait for this target, which the config no longer has:"
+                        " they are tried again with backoff and die after %s unless it comes back"
+                        " (see them with `monitor outbox`)",
+                        target,
+                        len(by_story(rows)),
+                        format_duration(self.settings.dead_after),
+                    )
                 run = _TargetRun(
                     self.store, self.notifier, self.settings, target, now, self.clock, self.lease, holder,
                     self.longest,
