@@ -377,8 +377,13 @@ def value_line(file: str | None, key: str | None, value: str, offset: int) -> in
     if node.style in ("|", ">"):  # the content begins on the line after the indicator
         start = text.find("\n", start) + 1
     elif node.style in ("'", '"'):
+        inside = text[start + 1 : node.end_mark.index - 1]
+        if "\\" in inside or node.style * 2 in inside:
+            return line  # escapes change more than whitespace: the key's line it is
         start += 1
     wanted = sum(1 for c in value[:offset] if not c.isspace())
+    # A place after the last word ("AND" with nothing after it) is that word's line.
+    wanted = min(wanted, max(sum(1 for c in value if not c.isspace()) - 1, 0))
     seen = 0
     for i in range(start, node.end_mark.index):
         if text[i].isspace():
@@ -540,7 +545,10 @@ def load_settings(path: Path | str, env: Mapping[str, str] | None = None) -> Set
     path = Path(path)
     env = os.environ if env is None else env
     data = _read_yaml(path)
-    _merge_includes(path, data)
+    try:
+        _merge_includes(path, data)
+    except ConfigError as exc:
+        raise with_line(exc) from exc
     data = _expand_env(data, env)
     unclosed = _unclosed_reference(data)
     if unclosed is not None:

@@ -275,6 +275,8 @@ def _serve(
                 misfire_grace_time=None,
             )
 
+    for note in config_notes(settings, app.rules):  # what `monitor check` notes, for a reload too
+        log.warning("config: %s: note: %s", settings.source, note)
     busy = _BusyTickFilter()
     logging.getLogger("apscheduler.scheduler").addFilter(busy)
     app.catch_up_digests()  # sent by the first delivery tick, which runs at once
@@ -287,8 +289,6 @@ def _serve(
         len(app.rules.rules),
         ", ".join(app.notifier.targets) or "none (log only)",
     )
-    for note in config_notes(settings, app.rules):  # what `monitor check` notes, for a reload too
-        log.warning("config: %s: note: %s", settings.source, note)
     reloaded: Settings | None = None
     try:
         while reloaded is None and not _stopping(stop, signals):

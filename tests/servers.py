@@ -5,6 +5,7 @@ Nothing here talks to any other host.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import socket
@@ -142,11 +143,14 @@ class HTTPServer:
 
 
 class _Sink:
-    def __init__(self, messages: list[Message]) -> None:
+    def __init__(self, messages: list[Message], owner: SMTPServer) -> None:
         self.messages = messages
+        self.owner = owner
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802  # aiosmtpd's hook name
         self.messages.append(message_from_bytes(envelope.content))
+        if self.owner.accept_delay:  # the message is in; the answer comes late
+            await asyncio.sleep(self.owner.accept_delay)
         return "250 Message accepted for delivery"
 
 
@@ -156,10 +160,12 @@ class SMTPServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[Message] = []
+        #: Seconds between taking a message and saying it was accepted.
+        self.accept_delay = 0.0
         self._controller: Controller | None = None
 
     def start(self) -> None:
-        self._controller = Controller(_Sink(self.messages), hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(_Sink(self.messages, self), hostname="127.0.0.1", port=self.port)
         self._controller.start()
 
     def stop(self) -> None:

@@ -148,14 +148,42 @@ def test_a_webhook_slower_than_the_send_timeout_gets_the_alert_once_more_not_on_
     assert deliver_pending(store, notifier, SETTINGS, now=T0).failed == 1
     (entry,) = store.list_outbox()
     assert "no answer within 1 s" in (entry.last_error or ""), entry.last_error
-    assert notifier.longest_send("chat") == timedelta(seconds=5), "a claim must cover the longer wait"
+    assert notifier.longest_send("chat") == timedelta(seconds=10), "1 s to connect, 4 s per read, + 5"
     assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(minutes=5)).sent == 1
     assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(hours=1)).sent == 0
     assert len(http_server.posts("/hook")) == 2
     (entry,) = store.list_outbox()
     assert (entry.status, entry.attempts) == ("sent", 2)
     reloaded = Notifier([config], Renderer(), send_timeout=timedelta(seconds=1))
-    assert reloaded.longest_send("chat") == timedelta(seconds=5), "a reload does not learn it again"
+    assert reloaded.longest_send("chat") == timedelta(seconds=10), "a reload does not learn it again"
+
+
+def test_a_mail_server_slower_than_the_send_timeout_gets_the_alert_once_more_not_on_every_retry(
+    store: Store, smtp_server: SMTPServer
+) -> None:
+    """Over SMTP apprise bounds every step of the session with its connect timeout: a server
+    that takes the message and answers 2.5 s later, against a send timeout of 1 s, must get
+    the longer wait there too, so the alert arrives twice, not once per retry."""
+    config = NotificationConfig(name="mail", url=smtp_server.url())
+    notifier = Notifier([config], Renderer(), send_timeout=timedelta(seconds=1))
+    smtp_server.accept_delay = 2.5
+    queue_hits(store, 1, TargetRoute("mail"), at=T0)
+    assert deliver_pending(store, notifier, SETTINGS, now=T0).failed == 1
+    assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(minutes=5)).sent == 1
+    assert deliver_pending(store, notifier, SETTINGS, now=T0 + timedelta(hours=1)).sent == 0
+    assert len(smtp_server.messages) == 2
+    assert notifier.longest_send("mail") == timedelta(seconds=13), "4 s per step and to connect, + 5"
+
+
+def test_a_token_the_url_percent_encodes_is_masked_as_an_error_quotes_it() -> None:
+    """apprise's URL writes a Telegram bot token's colon as %3A; an HTTP error quotes the request
+    as sent, colon and all: both forms are secrets (no message is sent here)."""
+    token = "123456789:ABCdefGhIJKlmNoPQRsTUVwxyZ"
+    notifier = Notifier([NotificationConfig(name="tg", url=f"tgram://{token}/12345")], Renderer())
+    entry = notifier.targets["tg"]
+    error = f"Max retries exceeded with url: /bot{token}/sendMessage"
+    assert token not in entry.redact(error)
+    assert "123456789%3AABCdefGhIJKlmNoPQRsTUVwxyZ" not in entry.redact(error.replace(":", "%3A"))
 
 
 def test_alerts_that_piled_up_during_an_outage_go_out_together_when_it_ends(

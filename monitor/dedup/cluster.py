@@ -70,7 +70,7 @@ UNION_PRIOR = 4.0
 #: On a new install the window holds few events, and a topic word in two of them (India,
 #: Russia) still weighs as a rare one: two events of one topic merged, and the second went
 #: unalerted. So the prior grows as (common_df / events) ** COLD_START while events are fewer
-#: than common_df: 2.5x with one event, 1.2x with 50. 0.25 is the largest that keeps every
+#: than common_df: 3.2x with one event, 1.2x with 50 (common_df 100). 0.25 is the largest that keeps every
 #: labelled replay (each starts on an empty index) and the same-event pairs joining; 0.5
 #: split look-alike reports and a big event's rewrites.
 COLD_START = 0.25

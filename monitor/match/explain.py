@@ -145,5 +145,5 @@ class Explanation:
                     fails = f"  fails on: {'; '.join(reasons)}" if reasons else ""
                     lines.append(f"    - {_one_line(branch, _SHOWN)}{fails}")
             else:
-                lines.extend(f"  failed: {_one_line(clause)}" for clause in self.failed)
+                lines.extend(f"  failed: {_one_line(clause, _SHOWN)}" for clause in self.failed)
         return "\n".join(lines)

@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import apprise
 
@@ -37,6 +38,8 @@ from monitor.store import Delivery, Store
 log = logging.getLogger(__name__)
 
 _EMAIL_SCHEMES = ("mailto", "mailtos", "email", "sendgrid", "mailgun", "ses", "sparkpost", "smtp")
+#: Sent over SMTP, where apprise waits up to its *connect* timeout at every step of the session.
+_SMTP_SCHEMES = ("mailto", "mailtos", "email", "smtp", "smtps")
 _FORMATS = {
     "html": apprise.NotifyFormat.HTML,
     "markdown": apprise.NotifyFormat.MARKDOWN,
@@ -72,12 +75,29 @@ class _Target:
     #: The service has no title field (Mattermost): apprise puts the title above the body,
     #: where the service renders it as markup like the body.
     title_in_body: bool
-    #: Seconds to connect, and to wait for each read: the latter grows for a slow target.
+    #: Seconds to connect, and to wait for each read: the latter grows for a slow target
+    #: (both over SMTP, whose every step apprise bounds with the connect timeout).
     connect_timeout: float
     read_timeout: float
     #: The parts of the URL apprise masks (tokens, passwords), longest first: an error's text
     #: (an HTTP library's "Max retries exceeded with url: /services/T…/B…/token") may hold them.
     secrets: tuple[str, ...] = ()
+    smtp: bool = False
+
+    @property
+    def limit(self) -> float:
+        """Seconds one send may take in all: apprise is told to stop waiting then."""
+        return self.connect_timeout + self.read_timeout + 5
+
+    def wait(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for each answer from now on."""
+        self.read_timeout = seconds
+        if self.smtp:
+            self.connect_timeout = seconds
+        for service in self.apprise:
+            service.socket_read_timeout = seconds
+            if self.smtp:
+                service.socket_connect_timeout = seconds
 
     def redact(self, text: str) -> str:
         """``text`` with this target's secrets masked."""
@@ -95,7 +115,11 @@ def _secrets(services: Any) -> tuple[str, ...]:
     for service in services:
         shown = set(_URL_PARTS_RE.split(service.url(privacy=True)))
         parts = _URL_PARTS_RE.split(service.url(privacy=False))
-        found.update(part for part in parts if len(part) >= 4 and part not in shown)
+        for part in parts:
+            if len(part) >= 4 and part not in shown:
+                # The URL percent-encodes a token ("123456789%3AABC…"); an HTTP error quotes
+                # the request as sent ("/bot123456789:ABC…/sendMessage").
+                found.update((part, unquote(part)))
     return tuple(sorted(found, key=len, reverse=True))
 
 
@@ -149,10 +173,12 @@ def _why_invalid(url: str) -> str:
 def _keep_apprise_logs_to_sends() -> None:
     """apprise's log lines go to each send's own result (read in ``Notifier.send``), down to
     the debug line with the cause ("Socket Exception: [Errno 111] Connection refused" behind
-    "Connection error"), and not to the log as well: a failure is logged once, by us, whole."""
+    "Connection error"), and not to the log as well: a failure is logged once, by us, whole
+    (with ``monitor -v``, apprise's own lines too)."""
     logger = logging.getLogger("apprise")
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)  # `monitor -v` shows them all
     logger.setLevel(logging.DEBUG)
-    logger.propagate = False
+    logger.propagate = verbose
 
 
 def _cause(entries: Sequence[Any]) -> str:
@@ -184,10 +210,12 @@ class Notifier:
         self.invalid: dict[str, str] = {}
         seconds = send_timeout.total_seconds()
         self._most_patience = seconds * _MOST_PATIENCE
-        # apprise's own limit for one send, retries and waits included (60 s by default): it
-        # must never cut a send short of our socket timeouts, or apprise would return while its
-        # worker still sends, outside the claim.
-        asset = apprise.AppriseAsset(service_timeout=seconds + self._most_patience + 5)
+        #: The longest a send can be let take (a slow SMTP target's, both timeouts grown): no
+        #: process may take a target's lease for stale while one may still be sending.
+        self.longest_possible = timedelta(seconds=2 * self._most_patience + 5)
+        # apprise's own limit for one send (60 s by default) is a backstop; each send is given
+        # its target's own (``_Target.limit``), which its claim covers.
+        asset = apprise.AppriseAsset(service_timeout=self.longest_possible.total_seconds())
         for target in targets:
             if not target.url.strip():
                 log.warning(
@@ -213,20 +241,25 @@ class Notifier:
                 service.socket_connect_timeout = service.socket_read_timeout = seconds
             masked = ", ".join(service.url(privacy=True) for service in obj)  # type: ignore[no-untyped-call]  # apprise is untyped
             title_in_body = any(service.title_maxlen <= 0 for service in obj)
-            read = min(max(seconds, _LEARNT.get(target.url, 0.0)), self._most_patience)
-            if read > seconds:
-                for service in obj:
-                    service.socket_read_timeout = read
-            self.targets[target.name] = _Target(
-                target, obj, fmt, masked, title_in_body, seconds, read, _secrets(obj)
-            )
+            smtp = target.url.split("://", 1)[0].strip().lower() in _SMTP_SCHEMES
+            entry = _Target(target, obj, fmt, masked, title_in_body, seconds, seconds, _secrets(obj), smtp)
+            self.targets[target.name] = entry
+            self._recall(entry)
+
+    def _recall(self, entry: _Target) -> None:
+        """Give ``entry`` the longer wait a send to its URL needed earlier in this process
+        (before a reload, or on the Notifier a reload replaced while that send ran)."""
+        learnt = min(_LEARNT.get(entry.config.url, 0.0), self._most_patience)
+        if learnt > entry.read_timeout:
+            entry.wait(learnt)
 
     def longest_send(self, target: str) -> timedelta:
         """How long the next send to ``target`` can take: a claim must cover it."""
         entry = self.targets.get(target)
         if entry is None:
             return timedelta(0)
-        return timedelta(seconds=entry.connect_timeout + entry.read_timeout)
+        self._recall(entry)
+        return timedelta(seconds=entry.limit)
 
     def send(self, target: str, message: Message) -> str | None:
         """Send one message; return None on success or the reason it failed.
@@ -242,6 +275,7 @@ class Notifier:
         # A headline in the title of a service that shows it as part of the body must be
         # escaped like the body, or it could @channel a workspace or carry a forged link.
         title = escape_for(message.format, message.title) if entry.title_in_body else message.title
+        self._recall(entry)
         started = time.monotonic()
         result = entry.apprise.notify(
             body=message.body,
@@ -249,22 +283,22 @@ class Notifier:
             body_format=_FORMATS[message.format],
             tag=target,
             log_level=logging.DEBUG,
+            timeout=entry.limit,
         )
         if result:
             return None
         # An HTTP error names the URL (path, token and all): masked like the target's URL.
         error = entry.redact(_cause(list(result.logs()))) or f"delivery to {entry.masked} failed"
         waited = entry.read_timeout
-        if time.monotonic() - started < waited * 0.9:
-            return error
+        if time.monotonic() - started < waited * 0.9 or "connect timeout" in error.lower():
+            return error  # an answer, or no connection at all: the server has nothing
         if waited >= self._most_patience:
             return error + (
                 f" (no answer within {waited:g} s, the longest wait: the server may have the message,"
                 " and each retry may repeat it)"
             )
-        entry.read_timeout = _LEARNT[entry.config.url] = min(waited * _MOST_PATIENCE, self._most_patience)
-        for service in entry.apprise:
-            service.socket_read_timeout = entry.read_timeout
+        _LEARNT[entry.config.url] = min(waited * _MOST_PATIENCE, self._most_patience)
+        entry.wait(_LEARNT[entry.config.url])
         return error + (
             f" (no answer within {waited:g} s, and the server may have the message:"
             f" the next try waits up to {entry.read_timeout:g} s)"
@@ -333,7 +367,9 @@ class _TargetRun:
         try:
             error = self.notifier.send(self.target, message)
         except Exception as exc:  # apprise promises not to raise; be safe anyway
+            entry = self.notifier.targets.get(self.target)
             error = f"{type(exc).__name__}: {exc}"
+            error = entry.redact(error) if entry else error
         if error is None:
             self.store.mark_sent(rows, self.clock(), kind=kind)
             self.sent += len(by_story(rows))
@@ -478,7 +514,7 @@ class Deliverer:
         # (``_TargetRun._hold`` extends the claims before each send): the lease covers one send.
         # Another process must not take a lease extended that far for one set by a wrong clock.
         self.lease = settings.send_timeout * 2 + timedelta(seconds=10)
-        self.longest = settings.send_timeout * (1 + _MOST_PATIENCE) + timedelta(seconds=10)
+        self.longest = notifier.longest_possible + timedelta(seconds=10)
         # The furthest ahead a retry time can be: the longest backoff (with its jitter), a rate
         # limit's period, or the wait of a "now also reported by" follow-up (``update_every``).
         # One further away was set by a clock that has since been put right.
@@ -529,7 +565,7 @@ class Deliverer:
                 log.info(
                     "notify: %s: another process holds the lease to send to it%s",
                     target,
-                    f" until {until:%H:%M:%S} UTC (a process that was killed holds it that long)"
+                    f" until {until:%H:%M:%S} UTC (if that process was killed, its alerts wait until then)"
                     if until
                     else "",
                 )

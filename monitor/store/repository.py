@@ -818,10 +818,13 @@ class Store:
         if rule is not None:
             query = query.where(StoryRow.id.in_(select(HitRow.story_id).where(HitRow.rule == rule)))
         records: dict[int, HitRecord] = {}
+        eligible: dict[int, set[str]] = {}  # story → rules whose hits were to alert (not backlog)
         with self._session() as session:
             for story_row, feed, hit in session.execute(query):
                 record = records.get(story_row.id)
                 terms = tuple(hit.terms)
+                if hit.alerted:
+                    eligible.setdefault(story_row.id, set()).add(hit.rule)
                 if record is None:
                     if limit is not None and len(records) >= limit:
                         break
@@ -843,12 +846,15 @@ class Store:
                         record.cluster,
                         record.matched_at,
                     )
-            return self._with_alerts(session, list(records.values()))
+            return self._with_alerts(session, list(records.values()), eligible)
 
-    def _with_alerts(self, session: Session, records: list[HitRecord]) -> list[HitRecord]:
-        """``records`` with whether each story alerted, or which story alerted its event."""
+    def _with_alerts(
+        self, session: Session, records: list[HitRecord], eligible: Mapping[int, set[str]]
+    ) -> list[HitRecord]:
+        """``records`` with whether each story alerted, or which story alerted its event: the
+        first to alert, for one of the rules this story's hits were to alert for."""
         alerted: set[int] = set()
-        first: dict[str, tuple[datetime, str, str]] = {}
+        firsts: dict[str, list[tuple[datetime, str, int, str, str]]] = {}
         for start in range(0, len(records), 500):  # bounded IN lists
             chunk = records[start : start + 500]
             ids = [r.story_id for r in chunk]
@@ -862,18 +868,28 @@ class Store:
             )
             clusters = {r.cluster for r in chunk if r.cluster}
             query = (
-                select(ClusterAlertRow.cluster, ClusterAlertRow.created_at, StoryRow.title, StoryRow.url)
+                select(
+                    ClusterAlertRow.cluster,
+                    ClusterAlertRow.created_at,
+                    ClusterAlertRow.rule,
+                    ClusterAlertRow.story_id,
+                    StoryRow.title,
+                    StoryRow.url,
+                )
                 .join(StoryRow, StoryRow.id == ClusterAlertRow.story_id)
                 .where(ClusterAlertRow.cluster.in_(clusters))
             )
-            for cluster, created, title, url in session.execute(query):
-                if cluster not in first or created < first[cluster][0]:
-                    first[cluster] = (created, title, url)
+            for cluster, created, rule, story_id, title, url in session.execute(query):
+                firsts.setdefault(cluster, []).append((created, rule, story_id, title, url))
         out: list[HitRecord] = []
         for r in records:
             joined = None
-            if r.story_id not in alerted and r.cluster in first:
-                joined = first[r.cluster][1:]
+            if r.story_id not in alerted and r.cluster:
+                rules = eligible.get(r.story_id, set())
+                earlier = [f for f in firsts.get(r.cluster, ()) if f[1] in rules and f[2] != r.story_id]
+                if earlier:
+                    _, _, _, title, url = min(earlier)
+                    joined = (title, url)
             out.append(replace(r, alerted=r.story_id in alerted, joined=joined))
         return out
 
