@@ -602,7 +602,7 @@ def _database_beside(path: Path, url: object) -> object:
 def _config_error(exc: ValidationError, path: Path, data: Mapping[str, Any]) -> ConfigError:
     """Every problem pydantic found, one per line, each with its file and key: the first alone
     can mislead (``ulr:`` for ``url:`` is first "url is missing", then "unknown key ulr")."""
-    lines: list[str] = []
+    problems: list[tuple[str, str, int | None, str]] = []  # file, key, line, message
     for error in exc.errors()[:10]:
         file, key = _locate(path, data, tuple(error["loc"]))
         if error["type"] == "extra_forbidden":
@@ -619,16 +619,12 @@ def _config_error(exc: ValidationError, path: Path, data: Mapping[str, Any]) -> 
             message = f"should be a list, e.g. [a, b], not {error['input']!r}"
         else:
             message = str(error["msg"]).removeprefix("Value error, ")
-        line = key_line(file, key)
-        lines.append(f"{file}:{line}: {key}: {message}" if line else f"{file}: {key}: {message}")
+        problems.append((file, key, key_line(file, key), message))
+    rest = [f"{f}:{n}: {k}: {m}" if n else f"{f}: {k}: {m}" for f, k, n, m in problems[1:]]
     if len(exc.errors()) > 10:
-        lines.append(f"… and {len(exc.errors()) - 10} more")
-    first_file, first_key = _locate(path, data, tuple(exc.errors()[0]["loc"]))
-    first_line = key_line(first_file, first_key)
-    at = f"{first_file}:{first_line}" if first_line else first_file
-    first = lines[0].removeprefix(f"{at}: {first_key}: ")
-    rest = "".join(f"\n  {line}" for line in lines[1:])
-    return ConfigError(first + rest, file=first_file, key=first_key, line=first_line)
+        rest.append(f"… and {len(exc.errors()) - 10} more")
+    file, key, line, message = problems[0]
+    return ConfigError(message + "".join(f"\n  {r}" for r in rest), file=file, key=key, line=line)
 
 
 def _locate(path: Path, data: Mapping[str, Any], loc: tuple[int | str, ...]) -> tuple[str, str]:

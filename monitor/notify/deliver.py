@@ -126,8 +126,12 @@ def _secrets(services: Any) -> tuple[str, ...]:
 def _format_for(url: str, configured: str) -> Format:
     if configured != "auto":
         return configured  # type: ignore[return-value]  # validated by the config's Literal
-    scheme = url.split("://", 1)[0].lower()
-    return "html" if scheme in _EMAIL_SCHEMES else "markdown"
+    return "html" if _scheme(url) in _EMAIL_SCHEMES else "markdown"
+
+
+def _scheme(url: str) -> str:
+    """``slack`` for ``slack://…``; empty for a URL naming no service."""
+    return url.split("://", 1)[0].strip().lower() if "://" in url else ""
 
 
 class _NotFromThisThread(logging.Filter):
@@ -162,7 +166,7 @@ def _known_schemes() -> frozenset[str]:
 
 def _why_invalid(url: str) -> str:
     """Why apprise refused a URL, without repeating it (it may hold a token or a password)."""
-    scheme = url.split("://", 1)[0].strip().lower() if "://" in url else ""
+    scheme = _scheme(url)
     if not scheme:
         return "not a notification URL: it names no service, e.g. mailtos://… or slack://…"
     if scheme not in _known_schemes():
@@ -241,7 +245,7 @@ class Notifier:
                 service.socket_connect_timeout = service.socket_read_timeout = seconds
             masked = ", ".join(service.url(privacy=True) for service in obj)  # type: ignore[no-untyped-call]  # apprise is untyped
             title_in_body = any(service.title_maxlen <= 0 for service in obj)
-            smtp = target.url.split("://", 1)[0].strip().lower() in _SMTP_SCHEMES
+            smtp = _scheme(target.url) in _SMTP_SCHEMES
             entry = _Target(target, obj, fmt, masked, title_in_body, seconds, seconds, _secrets(obj), smtp)
             self.targets[target.name] = entry
             self._recall(entry)
