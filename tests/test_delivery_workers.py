@@ -11,12 +11,16 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy import event
 
 from monitor.app import App
 from monitor.config import DeliverySettings, NotificationConfig, load_settings
 from monitor.notify import Deliverer, Notifier, Renderer, deliver_pending
+from monitor.notify.deliver import lease_name
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
 from tests.factories import digest_config, queue_hits
 from tests.servers import HTTPServer, SMTPServer, wait_for
@@ -259,3 +263,86 @@ def test_a_changed_digest_schedule_fires_at_its_new_time(tmp_path: Path, smtp_se
         assert moved.fire_digest("daily") == 0, "this period has fired: the new alert waits for the next"
     finally:
         moved.close()
+
+
+def test_a_sent_mark_cut_by_a_dropped_connection_is_recorded_and_not_sent_again(
+    pg_url: str, http_server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL drops the connection (a restart, a failover) just as the deliverer records a
+    webhook's answer: the mark is made again on a new connection, so the alert is sent once
+    and not again when its claim would have run out."""
+    store = _store(pg_url)
+    killed: list[int] = []
+
+    def drop_the_mark(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if not killed and statement.startswith("UPDATE outbox SET status"):
+            pid = cursor.connection.info.backend_pid
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            killed.append(pid)
+
+    event.listen(store.engine, "before_cursor_execute", drop_the_mark)
+    try:
+        queue_hits(store, 1, TargetRoute("chat"))
+        notifier = _notifier(http_server, "chat")
+        now = datetime.now(UTC)
+        with caplog.at_level(logging.WARNING, logger="monitor.notify.deliver"):
+            assert deliver_pending(store, notifier, SETTINGS, now=now).sent == 1
+        assert killed, "the connection was not dropped"
+        assert "sent, but the database did not record it" in caplog.text
+        assert store.outbox_counts() == {"sent": 1}
+        assert store.count_messages("chat", now - timedelta(minutes=1), ["alert"]) == 1
+        later = deliver_pending(store, notifier, SETTINGS, now=now + timedelta(hours=1), due_only=False)
+        assert later.sent == 0
+        assert len(http_server.posts("/chat")) == 1
+    finally:
+        store.engine.dispose()
+
+
+def test_a_sent_mark_made_again_records_one_message(store: Store) -> None:
+    """A mark whose commit went through but whose answer was lost is made again: the rows are
+    sent once and one message is counted (rate limits count messages)."""
+    queue_hits(store, 2, TargetRoute("chat"))
+    now = datetime.now(UTC)
+    rows = store.claim_deliveries(now, timedelta(minutes=1))
+    store.mark_sent(rows, now)
+    store.mark_sent(rows, now, again=True)
+    assert store.outbox_counts() == {"sent": 2}
+    assert store.count_messages("chat", now - timedelta(minutes=1), ["alert"]) == 1
+
+
+def test_a_lease_not_given_back_does_not_hold_up_the_next_pass(
+    pg_url: str, http_server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection drops as a pass gives back its target's lease: the lease stays in the
+    database, but it is the daemon's own, so the next alert goes at the next pass, not once
+    the lease has run out."""
+    store = _store(pg_url)
+    killed: list[int] = []
+
+    def drop_the_release(_conn: Any, cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
+        releasing = statement.startswith("UPDATE leases") and parameters.get("holder", "") is None
+        if not killed and releasing:
+            pid = cursor.connection.info.backend_pid
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            killed.append(pid)
+
+    event.listen(store.engine, "before_cursor_execute", drop_the_release)
+    deliverer = Deliverer(store, _notifier(http_server, "chat"), SETTINGS, clock=lambda: datetime.now(UTC))
+    try:
+        queue_hits(store, 1, TargetRoute("chat"))
+        with caplog.at_level(logging.WARNING, logger="monitor.notify.deliver"):
+            assert deliverer.run().sent == 1
+        assert killed, "the connection was not dropped"
+        assert "cannot give back the lease to send to it" in caplog.text
+        assert store.lease_until(lease_name("chat")) is not None, "the lease was given back after all"
+        queue_hits(store, 1, TargetRoute("chat"), start=1)
+        assert deliverer.run().sent == 1
+        assert [p["title"] for p in http_server.posts("/chat")] == [
+            "[monitor] relos: RELOS story 0",
+            "[monitor] relos: RELOS story 1",
+        ]
+    finally:
+        deliverer.close()
+        store.engine.dispose()

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import apprise
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitor.config import DeliverySettings, NotificationConfig, format_duration
 from monitor.notify.quiet import in_quiet_hours, last_quiet_window
@@ -337,6 +338,8 @@ class _TargetRun:
         self.longest = longest
         self.holder = holder
         self.lost = False
+        #: When, on the monotonic clock, the claim taken for the current send ends.
+        self.claim_ends = 0.0
         entry = notifier.targets.get(target)
         self.config = entry.config if entry else None
         self.format: Format = entry.format if entry else "text"
@@ -375,11 +378,33 @@ class _TargetRun:
             error = f"{type(exc).__name__}: {exc}"
             error = entry.redact(error) if entry else error
         if error is None:
-            self.store.mark_sent(rows, self.clock(), kind=kind)
+            self._record_sent(rows, kind)
             self.sent += len(by_story(rows))
             log.info("notify: %s: sent %s (%d alert(s))", self.target, kind, len(by_story(rows)))
         else:
             self._failed(rows, error)
+
+    def _record_sent(self, rows: Sequence[Delivery], kind: str) -> None:
+        """Mark ``rows`` sent, trying again while their claim holds: the target has the message,
+        and a mark lost to a dropped connection (a database restart, a failover) would have the
+        rows sent again once the claim ran out. The mark is one transaction, so a retry after a
+        failed one cannot record it twice."""
+        delay, again = 0.25, False
+        while True:
+            try:
+                self.store.mark_sent(rows, self.clock(), kind=kind, again=again)
+                return
+            except OperationalError as exc:
+                if time.monotonic() + delay > self.claim_ends:
+                    raise
+                log.warning(
+                    "notify: %s: sent, but the database did not record it (%s); trying again in %g s",
+                    self.target,
+                    str(exc.orig or exc).strip().splitlines()[0],
+                    delay,
+                )
+                time.sleep(delay)
+                delay, again = min(delay * 2, 4.0), True
 
     def _hold(self, rows: Sequence[Delivery]) -> bool:
         """Extend the target's lease and the rows' claims to cover one send. False, with the
@@ -392,6 +417,8 @@ class _TargetRun:
         ):
             held = self.store.renew(rows, until)
             if held == len(rows):
+                # A few seconds' margin: another process may take the rows once the claim ends.
+                self.claim_ends = time.monotonic() + (until - now).total_seconds() - 5
                 return True
         self.lost = True
         self.store.release_claims(rows)
@@ -524,6 +551,10 @@ class Deliverer:
         # One further away was set by a clock that has since been put right.
         periods = [t.config.rate_limit.period for t in notifier.targets.values() if t.config.rate_limit]
         self.horizon = max([settings.retry_max * 1.25, update_every, *periods]) + timedelta(minutes=5)
+        #: Holds this deliverer's leases. One per deliverer, not per pass: a lease it could not
+        #: give back (a dropped connection) is its own to take at the next pass, not one to wait
+        #: out; ``_busy`` keeps its own passes to one target at a time.
+        self.holder = uuid.uuid4().hex
         self._busy: set[str] = set()
         self._told_gone: set[str] = set()
         self._lock = threading.Lock()
@@ -559,7 +590,7 @@ class Deliverer:
         self._pool.shutdown(wait=True)
 
     def _send_target(self, target: str, now: datetime, due_only: bool) -> DeliveryReport:
-        holder = uuid.uuid4().hex
+        holder = self.holder
         try:
             at, name = self.clock(), lease_name(target)
             if not self.store.take_lease(name, holder, at + self.lease, at, longest=self.longest):
@@ -600,13 +631,27 @@ class Deliverer:
                 )
                 return run.run(rows)
             finally:
-                self.store.drop_lease(lease_name(target), holder)
+                self._give_back(target)
         except Exception:  # e.g. the database went away: this target waits for the next pass
             log.exception("notify: %s: delivery pass failed", target)
             return DeliveryReport()
         finally:
             with self._lock:
                 self._busy.discard(target)
+
+    def _give_back(self, target: str) -> None:
+        """Drop the target's lease. Failing that (the database dropped the connection), this
+        deliverer takes it again at its next pass (the lease is its own); other processes wait
+        for it to run out."""
+        try:
+            self.store.drop_lease(lease_name(target), self.holder)
+        except SQLAlchemyError as exc:
+            log.warning(
+                "notify: %s: cannot give back the lease to send to it (%s): other processes wait"
+                " until it runs out",
+                target,
+                str(getattr(exc, "orig", None) or exc).strip().splitlines()[0],
+            )
 
     def _expire_dead(self, now: datetime) -> None:
         settings = self.settings

@@ -1092,17 +1092,21 @@ class Store:
             ).rowcount
         return done
 
-    def mark_sent(self, rows: Sequence[Delivery], now: datetime, *, kind: str = "alert") -> None:
-        """Record, in one transaction, that the target accepted one message carrying ``rows``."""
+    def mark_sent(
+        self, rows: Sequence[Delivery], now: datetime, *, kind: str = "alert", again: bool = False
+    ) -> None:
+        """Record, in one transaction, that the target accepted one message carrying ``rows``.
+        ``again``: this mark was tried before and may have been committed with its answer lost
+        to a dropped connection; if no row is still ours to mark, no second message is recorded."""
         if not rows:
             return
-        with self.engine.begin() as conn:
+        with self.engine.connect() as conn, conn.begin() as transaction:
             message_id = conn.execute(
                 self._insert(MessageRow)
                 .values(target=rows[0].target, kind=kind, alerts=len(rows), sent_at=now)
                 .returning(MessageRow.id)
             ).scalar_one()
-            self._settle(
+            settled = self._settle(
                 rows,
                 conn,
                 status="sent",
@@ -1113,6 +1117,8 @@ class Store:
                 claim_token=None,
                 claimed_until=None,
             )
+            if again and not settled:
+                transaction.rollback()
 
     def wake_retries(self, target: str, now: datetime) -> int:
         """When one of a target's failed rows is due for its retry, make all its failed rows
