@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -16,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from monitor.app import App
 from monitor.config import DeliverySettings, NotificationConfig, load_settings
@@ -346,3 +348,103 @@ def test_a_lease_not_given_back_does_not_hold_up_the_next_pass(
     finally:
         deliverer.close()
         store.engine.dispose()
+
+
+def test_a_pass_cut_by_a_dropped_connection_says_so_in_a_line_and_the_next_pass_sends(
+    pg_url: str, http_server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection drops as a pass starts: the log says which target and the database's
+    own words, in one line, not a traceback; the alert goes at the next pass."""
+    store = _store(pg_url)
+    killed: list[int] = []
+
+    def drop_the_start(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if not killed and statement.startswith("INSERT INTO leases"):
+            pid = cursor.connection.info.backend_pid
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            killed.append(pid)
+
+    event.listen(store.engine, "before_cursor_execute", drop_the_start)
+    deliverer = Deliverer(store, _notifier(http_server, "chat"), SETTINGS, clock=lambda: datetime.now(UTC))
+    try:
+        queue_hits(store, 1, TargetRoute("chat"))
+        with caplog.at_level(logging.INFO, logger="monitor.notify.deliver"):
+            assert deliverer.run().sent == 0
+        assert killed, "the connection was not dropped"
+        (failure,) = [r for r in caplog.records if "delivery pass failed" in r.getMessage()]
+        assert failure.getMessage() == (
+            "notify: chat: delivery pass failed: database:"
+            " terminating connection due to administrator command"
+        )
+        assert failure.exc_info is None
+        assert deliverer.run().sent == 1
+        assert len(http_server.posts("/chat")) == 1
+    finally:
+        deliverer.close()
+        store.engine.dispose()
+
+
+def test_a_sent_mark_cut_by_a_failover_to_a_server_not_yet_writable_is_recorded(
+    pg_url: str, http_server: HTTPServer
+) -> None:
+    """The connection drops as the mark is made and the next one reaches a server that only
+    takes reads (a standby not yet promoted); a second later the new primary answers: the
+    mark is made there."""
+    store = _store(pg_url)
+    database = store.engine.url.database
+    killed: list[int] = []
+
+    def writable_again() -> None:
+        time.sleep(1.0)
+        with psycopg.connect(pg_url, autocommit=True) as admin:  # the new primary takes over
+            admin.execute("SET default_transaction_read_only = off")
+            admin.execute(f'ALTER DATABASE "{database}" RESET default_transaction_read_only')
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    def fail_over(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if not killed and statement.startswith("UPDATE outbox SET status"):
+            pid = cursor.connection.info.backend_pid
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            killed.append(pid)
+            threading.Thread(target=writable_again).start()
+
+    event.listen(store.engine, "before_cursor_execute", fail_over)
+    try:
+        queue_hits(store, 1, TargetRoute("chat"))
+        now = datetime.now(UTC)
+        assert deliver_pending(store, _notifier(http_server, "chat"), SETTINGS, now=now).sent == 1
+        assert killed, "the connection was not dropped"
+        assert store.outbox_counts() == {"sent": 1}
+        assert store.count_messages("chat", now - timedelta(minutes=1), ["alert"]) == 1
+    finally:
+        store.engine.dispose()
+
+
+def test_a_sent_mark_whose_commit_answer_was_lost_is_made_again_and_counted_once(
+    store: Store, http_server: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mark commits but the connection drops before the answer (so the deliverer cannot
+    know it committed): it is made again, and the message is counted once, as rate limits
+    count messages. (The lost answer is simulated: no real server loses it on cue.)"""
+    real, calls = store.mark_sent, []
+
+    def answer_lost(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        calls.append(kwargs.get("again", False))
+        if len(calls) == 1:
+            raise OperationalError("COMMIT", {}, psycopg.OperationalError("server closed the connection"))
+
+    monkeypatch.setattr(store, "mark_sent", answer_lost)
+    queue_hits(store, 1, TargetRoute("chat"))
+    now = datetime.now(UTC)
+    assert deliver_pending(store, _notifier(http_server, "chat"), SETTINGS, now=now).sent == 1
+    assert calls == [False, True]
+    assert store.outbox_counts() == {"sent": 1}
+    assert store.count_messages("chat", now - timedelta(minutes=1), ["alert"]) == 1
+    assert len(http_server.posts("/chat")) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
+import monitor.store.engine as engine_module
 from monitor.errors import StoreError
 from monitor.models import Match, Span, Story
 from monitor.store import Store, TargetRoute, create_engine_for, require_schema, upgrade_schema
@@ -336,3 +338,32 @@ def test_prune_keeps_stories_their_feed_gave_no_date(store: Store) -> None:
     store.save_story(feed, _story(2, published=year_ago, fetched=year_ago), [], {}, alert=True)  # undated
     assert store.prune(NOW - timedelta(days=365)) == 1
     assert [s.guid for s in store.iter_stories()] == ["g2"]
+
+
+def test_a_postgresql_server_that_does_not_answer_is_given_up_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that takes the connection but never answers (a failover under way) must not
+    hang the daemon: connecting gives up after the connect timeout, unless the URL sets one."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    port = silent.getsockname()[1]
+    monkeypatch.setattr(engine_module, "_CONNECT_TIMEOUT", 1)
+    try:
+        for url in (
+            f"postgresql://postgres@127.0.0.1:{port}/test",
+            f"postgresql://postgres@127.0.0.1:{port}/test?connect_timeout=2",
+        ):
+            errors: list[Exception] = []
+
+            def ping(url: str = url, errors: list[Exception] = errors) -> None:
+                try:
+                    Store(create_engine_for(url)).ping()
+                except Exception as exc:
+                    errors.append(exc)
+
+            attempt = threading.Thread(target=ping, daemon=True)  # a hang must not hang the tests
+            attempt.start()
+            attempt.join(6)
+            assert not attempt.is_alive(), f"{url}: still connecting after 6 s"
+            assert len(errors) == 1 and isinstance(errors[0], StoreError)
+            assert "cannot connect" in str(errors[0])
+    finally:
+        silent.close()

@@ -29,7 +29,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import apprise
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from monitor.config import DeliverySettings, NotificationConfig, format_duration
 from monitor.notify.quiet import in_quiet_hours, last_quiet_window
@@ -310,6 +310,12 @@ class Notifier:
         )
 
 
+def _first_line(exc: SQLAlchemyError) -> str:
+    """The database's own words for an error, without SQLAlchemy's statement and parameters."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
 def _retry_delay(attempts: int, settings: DeliverySettings) -> timedelta:
     base = settings.retry_base.total_seconds() * 2 ** min(attempts, 16)
     return timedelta(seconds=min(base, settings.retry_max.total_seconds()) * random.uniform(0.8, 1.2))
@@ -386,22 +392,31 @@ class _TargetRun:
 
     def _record_sent(self, rows: Sequence[Delivery], kind: str) -> None:
         """Mark ``rows`` sent, trying again while their claim holds: the target has the message,
-        and a mark lost to a dropped connection (a database restart, a failover) would have the
-        rows sent again once the claim ran out. The mark is one transaction, so a retry after a
-        failed one cannot record it twice."""
+        and a mark lost to a dropped connection (a database restart, a failover to a server
+        not yet writable) would have the rows sent again once the claim ran out. Every retry
+        is safe: the mark is one transaction, only rows still ours are marked, and a retry
+        records no second message (``again``)."""
         delay, again = 0.25, False
         while True:
             try:
                 self.store.mark_sent(rows, self.clock(), kind=kind, again=again)
                 return
-            except OperationalError as exc:
+            except DBAPIError as exc:
                 if time.monotonic() + delay > self.claim_ends:
+                    log.error(
+                        "notify: %s: sent %d alert(s), but the database did not record it (%s):"
+                        " they will be sent again once their claim runs out",
+                        self.target,
+                        len(by_story(rows)),
+                        _first_line(exc),
+                    )
                     raise
-                log.warning(
-                    "notify: %s: sent, but the database did not record it (%s); trying again in %g s",
+                log.log(
+                    logging.DEBUG if again else logging.WARNING,
+                    "notify: %s: sent, but the database did not record it (%s); trying again"
+                    " while the alerts' claim lasts",
                     self.target,
-                    str(exc.orig or exc).strip().splitlines()[0],
-                    delay,
+                    _first_line(exc),
                 )
                 time.sleep(delay)
                 delay, again = min(delay * 2, 4.0), True
@@ -410,7 +425,7 @@ class _TargetRun:
         """Extend the target's lease and the rows' claims to cover one send. False, with the
         rows given back untouched, when another process has taken over (our lease ran out,
         say while the machine was suspended): it sends them, we must not."""
-        now = self.clock()
+        now, started = self.clock(), time.monotonic()
         until = now + max(self.lease, self.notifier.longest_send(self.target) + timedelta(seconds=10))
         if not self.lost and self.store.take_lease(
             lease_name(self.target), self.holder, until, now, longest=self.longest
@@ -418,7 +433,7 @@ class _TargetRun:
             held = self.store.renew(rows, until)
             if held == len(rows):
                 # A few seconds' margin: another process may take the rows once the claim ends.
-                self.claim_ends = time.monotonic() + (until - now).total_seconds() - 5
+                self.claim_ends = started + (until - now).total_seconds() - 5
                 return True
         self.lost = True
         self.store.release_claims(rows)
@@ -632,7 +647,10 @@ class Deliverer:
                 return run.run(rows)
             finally:
                 self._give_back(target)
-        except Exception:  # e.g. the database went away: this target waits for the next pass
+        except DBAPIError as exc:  # the database went away: this target waits for a later pass
+            log.error("notify: %s: delivery pass failed: database: %s", target, _first_line(exc))
+            return DeliveryReport()
+        except Exception:  # a bug: the other targets go on
             log.exception("notify: %s: delivery pass failed", target)
             return DeliveryReport()
         finally:
@@ -650,7 +668,7 @@ class Deliverer:
                 "notify: %s: cannot give back the lease to send to it (%s): other processes wait"
                 " until it runs out",
                 target,
-                str(getattr(exc, "orig", None) or exc).strip().splitlines()[0],
+                _first_line(exc),
             )
 
     def _expire_dead(self, now: datetime) -> None:

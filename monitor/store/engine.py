@@ -29,16 +29,25 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+#: Seconds to wait for PostgreSQL to accept a connection (unless the URL sets ``connect_timeout``).
+_CONNECT_TIMEOUT = 10
+
+
 def create_engine_for(url: str) -> Engine:
     """An engine for any SQLAlchemy URL; ``postgresql://`` means psycopg 3."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise StoreError(f"store: {url!r} is not a database URL") from exc
+    connect_args: dict[str, object] = {}
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # libpq waits for ever on a server that does not answer (a failover under way): a
+        # poll or a delivery pass would hang with it, and a stop with them.
+        connect_args["connect_timeout"] = _CONNECT_TIMEOUT
     try:
-        engine = create_engine(parsed, pool_pre_ping=True)
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args=connect_args)
     except (ArgumentError, ImportError, SQLAlchemyError) as exc:
         raise StoreError(f"store: cannot use {parsed.render_as_string()}: {exc}") from exc
     if engine.dialect.name == "sqlite":
