@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 import httpx
+from sqlalchemy.exc import DBAPIError
 
 from monitor.clustering import Clusterer
 from monitor.dedup import boilerplate, without_boilerplate
@@ -23,7 +24,7 @@ from monitor.fetch import FetchLimits, backoff_delay, fetch
 from monitor.models import Match, Story
 from monitor.normalise import normalise
 from monitor.parse import parse_feed
-from monitor.store import FeedState, SavedStory, Store, TargetRoute
+from monitor.store import FeedState, SavedStory, Store, TargetRoute, database_words
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,8 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
         return PollResult(feed.name, ok=True, new_stories=new_stories, matching=matching, hits=hits)
     except MonitorError as exc:
         return _failed(feed, ctx, now, plan, exc, str(exc))
+    except DBAPIError as exc:  # the database dropped the connection, say: fetched again next time
+        return _failed(feed, ctx, now, plan, exc, f"store: database: {database_words(exc)}")
     except Exception as exc:  # the boundary: a bug in one feed's data must not stop the others
         log.exception("%s: internal error while polling", feed.name)
         return _failed(feed, ctx, now, plan, exc, f"internal error: {type(exc).__name__}: {exc}")
@@ -255,7 +258,9 @@ def _failed(
     )
     try:
         ctx.store.record_poll(feed.id, now=now, status=status, error=message, next_poll=now + delay)
-    except Exception:  # e.g. the database is locked or gone: the other feeds must go on
+    except DBAPIError as db_error:  # the database is locked or gone: the other feeds must go on
+        log.error("%s: could not record the failure: database: %s", feed.name, database_words(db_error))
+    except Exception:  # a bug: the other feeds must go on all the same
         log.exception("%s: could not record the failure", feed.name)
     return PollResult(feed.name, ok=False, error=message)
 

@@ -3,12 +3,16 @@ boundary, backoff and conditional GET."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
+from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from monitor.fetch import FetchLimits, make_client
@@ -224,3 +228,41 @@ def test_retention_forgets_old_stories_and_does_not_alert_them_again(
     assert store.outbox_counts() == {}
     assert store.list_hits() == []
     assert _state(store, "Herald").stories == 0
+
+
+def test_a_poll_cut_by_a_dropped_database_connection_says_so_and_loses_no_story(
+    pg_url: str, client: httpx.Client, http_server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL drops the connection as a story is saved: the feed's failure is the
+    database's words in one line (no traceback, not "internal error"), and the next poll
+    stores and queues the story."""
+    engine = create_engine_for(pg_url)
+    upgrade_schema(engine)
+    store = Store(engine)
+    killed: list[int] = []
+
+    def drop_the_save(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if not killed and statement.startswith("INSERT INTO stories"):
+            pid = cursor.connection.info.backend_pid
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            killed.append(pid)
+
+    event.listen(engine, "before_cursor_execute", drop_the_save)
+    try:
+        http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
+        ctx = _ctx(store, client, {"Herald": http_server.url("/rss")})
+        with caplog.at_level(logging.INFO, logger="monitor.pipeline"):
+            failed = poll_feed(_state(store, "Herald"), ctx)
+        assert killed, "the connection was not dropped"
+        assert (failed.ok, failed.error) == (
+            False,
+            "store: database: terminating connection due to administrator command",
+        )
+        assert not any(r.exc_info for r in caplog.records), "a traceback for a dropped connection"
+        assert _state(store, "Herald").last_error == failed.error
+        retried = poll_feed(_state(store, "Herald"), ctx)
+        assert (retried.ok, retried.matching) == (True, 1)
+        assert store.outbox_counts() == {"pending": 1}
+    finally:
+        engine.dispose()

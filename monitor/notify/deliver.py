@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from monitor.config import DeliverySettings, NotificationConfig, format_duration
 from monitor.notify.quiet import in_quiet_hours, last_quiet_window
 from monitor.notify.render import Format, Message, Renderer, by_story, escape_for
-from monitor.store import Delivery, Store
+from monitor.store import Delivery, Store, database_words
 
 log = logging.getLogger(__name__)
 
@@ -310,12 +310,6 @@ class Notifier:
         )
 
 
-def _first_line(exc: SQLAlchemyError) -> str:
-    """The database's own words for an error, without SQLAlchemy's statement and parameters."""
-    cause = exc.orig if isinstance(exc, DBAPIError) else exc
-    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-
-
 def _retry_delay(attempts: int, settings: DeliverySettings) -> timedelta:
     base = settings.retry_base.total_seconds() * 2 ** min(attempts, 16)
     return timedelta(seconds=min(base, settings.retry_max.total_seconds()) * random.uniform(0.8, 1.2))
@@ -408,7 +402,7 @@ class _TargetRun:
                         " they will be sent again once their claim runs out",
                         self.target,
                         len(by_story(rows)),
-                        _first_line(exc),
+                        database_words(exc),
                     )
                     raise
                 log.log(
@@ -416,7 +410,7 @@ class _TargetRun:
                     "notify: %s: sent, but the database did not record it (%s); trying again"
                     " while the alerts' claim lasts",
                     self.target,
-                    _first_line(exc),
+                    database_words(exc),
                 )
                 time.sleep(delay)
                 delay, again = min(delay * 2, 4.0), True
@@ -648,7 +642,7 @@ class Deliverer:
             finally:
                 self._give_back(target)
         except DBAPIError as exc:  # the database went away: this target waits for a later pass
-            log.error("notify: %s: delivery pass failed: database: %s", target, _first_line(exc))
+            log.error("notify: %s: delivery pass failed: database: %s", target, database_words(exc))
             return DeliveryReport()
         except Exception:  # a bug: the other targets go on
             log.exception("notify: %s: delivery pass failed", target)
@@ -668,7 +662,7 @@ class Deliverer:
                 "notify: %s: cannot give back the lease to send to it (%s): other processes wait"
                 " until it runs out",
                 target,
-                _first_line(exc),
+                database_words(exc),
             )
 
     def _expire_dead(self, now: datetime) -> None:

@@ -1,6 +1,6 @@
 """Persistence: the only package that speaks SQL. ``Store`` is its public face."""
 
-from monitor.store.engine import create_engine_for, require_schema, upgrade_schema
+from monitor.store.engine import create_engine_for, database_words, require_schema, upgrade_schema
 from monitor.store.repository import (
     ClusterView,
     Delivery,
@@ -26,6 +26,7 @@ __all__ = [
     "TargetRoute",
     "Unseen",
     "create_engine_for",
+    "database_words",
     "require_schema",
     "upgrade_schema",
 ]

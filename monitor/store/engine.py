@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from monitor.errors import StoreError
 
@@ -127,3 +127,10 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
             command.upgrade(config, revision)
     except (SQLAlchemyError, CommandError) as exc:
         raise StoreError(f"store: cannot migrate {engine.url.render_as_string()}: {exc}") from exc
+
+
+def database_words(exc: SQLAlchemyError) -> str:
+    """The database's own words for an error ("terminating connection due to administrator
+    command"), without SQLAlchemy's statement, parameters and link: one line for a log."""
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
