@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 from sqlalchemy.exc import OperationalError
 
 from monitor.app import App
@@ -448,3 +448,50 @@ def test_a_sent_mark_whose_commit_answer_was_lost_is_made_again_and_counted_once
     assert store.outbox_counts() == {"sent": 1}
     assert store.count_messages("chat", now - timedelta(minutes=1), ["alert"]) == 1
     assert len(http_server.posts("/chat")) == 1
+
+
+def test_a_sent_mark_waits_out_a_database_away_longer_than_the_claim(
+    pg_url: str, http_server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The connection drops as the mark is made and the database refuses connections for
+    longer than the rows' claim (14 s; the claim is 12 s with a 1 s send timeout): the mark is
+    made when it is back, and the alert is not sent again."""
+    store = _store(pg_url)
+    url = make_url(pg_url)
+    database = url.database
+    admin_url = url.set(database="postgres").render_as_string(hide_password=False)
+    settings = DeliverySettings(send_timeout=timedelta(seconds=1))
+    chat = NotificationConfig.model_validate({"name": "chat", "url": f"json://127.0.0.1:{http_server.port}/chat"})
+    notifier = Notifier([chat], Renderer(), send_timeout=settings.send_timeout)
+    killed: list[int] = []
+
+    def back() -> None:
+        time.sleep(14)
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+
+    def go_away(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        if not killed and statement.startswith("UPDATE outbox SET status"):
+            pid = cursor.connection.info.backend_pid
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
+                )
+            killed.append(pid)
+            threading.Thread(target=back).start()
+
+    event.listen(store.engine, "before_cursor_execute", go_away)
+    try:
+        queue_hits(store, 1, TargetRoute("chat"))
+        now = datetime.now(UTC)
+        with caplog.at_level(logging.INFO, logger="monitor.notify.deliver"):
+            assert deliver_pending(store, notifier, settings, now=now).sent == 1
+        assert killed, "the connection was not dropped"
+        assert "the database recorded the alert sent" in caplog.text
+        assert store.outbox_counts() == {"sent": 1}
+        later = deliver_pending(store, notifier, settings, now=now + timedelta(hours=1))
+        assert later.sent == 0
+        assert len(http_server.posts("/chat")) == 1
+    finally:
+        store.engine.dispose()

@@ -51,6 +51,8 @@ _PACING = 1.0
 _DEFAULT_SEND_TIMEOUT = DeliverySettings().send_timeout
 #: How far a target's read timeout grows, in send timeouts, after sends that got no answer.
 _MOST_PATIENCE = 4
+#: How long a sent message's mark is tried again while the database is away, at most.
+_MARK_PATIENCE = timedelta(minutes=15)
 #: The read timeouts slow targets needed, by URL, for the life of the process: a reload builds
 #: a new Notifier, which must not learn again by repeating an alert.
 _LEARNT: dict[str, float] = {}
@@ -332,8 +334,10 @@ class _TargetRun:
         lease: timedelta,
         holder: str,
         longest: timedelta,
+        stopping: threading.Event,
     ) -> None:
         self.store, self.notifier, self.settings = store, notifier, settings
+        self.stopping = stopping
         self.target, self.now, self.clock, self.lease = target, now, clock, lease
         self.longest = longest
         self.holder = holder
@@ -385,21 +389,27 @@ class _TargetRun:
             self._failed(rows, error)
 
     def _record_sent(self, rows: Sequence[Delivery], kind: str) -> None:
-        """Mark ``rows`` sent, trying again while their claim holds: the target has the message,
-        and a mark lost to a dropped connection (a database restart, a failover to a server
-        not yet writable) would have the rows sent again once the claim ran out. Every retry
-        is safe: the mark is one transaction, only rows still ours are marked, and a retry
-        records no second message (``again``)."""
+        """Mark ``rows`` sent, trying again while the database is away: the target has the
+        message, and rows left unmarked are sent again. Every retry is safe: the mark is one
+        transaction, only rows still ours are marked, and a retry records no second message
+        (``again``). Past the rows' claim another worker may send them (so this tries on, for
+        up to ``_MARK_PATIENCE``, as this process does not: the target is busy here), but not
+        once the daemon is stopping."""
         delay, again = 0.25, False
+        patience = time.monotonic() + _MARK_PATIENCE.total_seconds()
         while True:
             try:
                 self.store.mark_sent(rows, self.clock(), kind=kind, again=again)
+                if again:
+                    log.info("notify: %s: the database recorded the %s sent", self.target, kind)
                 return
             except DBAPIError as exc:
-                if time.monotonic() + delay > self.claim_ends:
+                now = time.monotonic()
+                deadline = self.claim_ends if self.stopping.is_set() else max(self.claim_ends, patience)
+                if now + delay > deadline:
                     log.error(
                         "notify: %s: sent %d alert(s), but the database did not record it (%s):"
-                        " they will be sent again once their claim runs out",
+                        " they will be sent again",
                         self.target,
                         len(by_story(rows)),
                         database_words(exc),
@@ -408,11 +418,11 @@ class _TargetRun:
                 log.log(
                     logging.DEBUG if again else logging.WARNING,
                     "notify: %s: sent, but the database did not record it (%s); trying again"
-                    " while the alerts' claim lasts",
+                    " until it does",
                     self.target,
                     database_words(exc),
                 )
-                time.sleep(delay)
+                self.stopping.wait(delay)
                 delay, again = min(delay * 2, 4.0), True
 
     def _hold(self, rows: Sequence[Delivery]) -> bool:
@@ -565,6 +575,7 @@ class Deliverer:
         #: out; ``_busy`` keeps its own passes to one target at a time.
         self.holder = uuid.uuid4().hex
         self._busy: set[str] = set()
+        self._stopping = threading.Event()
         self._told_gone: set[str] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
@@ -595,7 +606,9 @@ class Deliverer:
         )
 
     def close(self) -> None:
-        """Let the sends in hand finish (each is bounded by the send timeout)."""
+        """Let the sends in hand finish (each is bounded by the send timeout; a sent mark the
+        database refuses is tried no longer than the rows' claim)."""
+        self._stopping.set()
         self._pool.shutdown(wait=True)
 
     def _send_target(self, target: str, now: datetime, due_only: bool) -> DeliveryReport:
@@ -636,7 +649,7 @@ class Deliverer:
                     )
                 run = _TargetRun(
                     self.store, self.notifier, self.settings, target, now, self.clock, self.lease, holder,
-                    self.longest,
+                    self.longest, self._stopping,
                 )
                 return run.run(rows)
             finally:
