@@ -21,35 +21,72 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from monitor.app import App, build_notifier, compile_settings_rules
 from monitor.config import Settings
 from monitor.config_notes import config_notes
 from monitor.schedule import cron_trigger
+from monitor.store import database_words
 
 log = logging.getLogger(__name__)
 
 
-def _poll_tick(app: App) -> None:
-    results = app.poll()
-    app.check_health()
+class _DatabaseWatch:
+    """Says once that the database is out of reach and once that it answers again, however
+    many ticks fail in between: an outage of an hour is two lines, not a traceback a second."""
+
+    def __init__(self) -> None:
+        self._since: float | None = None
+        self._lock = threading.Lock()
+
+    def failed(self, job: str, exc: DBAPIError) -> None:
+        with self._lock:
+            first = self._since is None
+            if first:
+                self._since = time.monotonic()
+        log.log(
+            logging.ERROR if first else logging.DEBUG,
+            "%s: database: %s%s",
+            job,
+            database_words(exc),
+            " (the daemon goes on, and tries again at every tick)" if first else "",
+        )
+
+    def answered(self) -> None:
+        with self._lock:
+            since, self._since = self._since, None
+        if since is not None:
+            log.info("the database answers again, after %.0f s", time.monotonic() - since)
+
+
+def _poll_tick(app: App, watch: _DatabaseWatch) -> None:
+    try:
+        results = app.poll()
+        app.check_health()
+    except DBAPIError as exc:  # the feeds wait: their claims are made again once it answers
+        watch.failed("poll", exc)
+        return
+    watch.answered()
     if any(r.hits for r in results):
         # New hits go out now rather than at the next delivery tick. Not by rescheduling the
         # delivery job: APScheduler 3's shutdown holds the job store lock while it waits for
         # running jobs, so a job that reschedules another during a stop waits for ever.
-        app.deliver(wait=False)
+        _deliver_tick(app, watch)
 
 
-def _heartbeat_tick(app: App) -> None:
+def _heartbeat_tick(app: App, watch: _DatabaseWatch) -> None:
     try:
         app.beat()
-    except SQLAlchemyError as exc:  # the database is away: the poll tick reports that in full
-        log.warning("heartbeat: store: %s", str(exc).splitlines()[0])
+    except DBAPIError as exc:
+        watch.failed("heartbeat", exc)
 
 
-def _deliver_tick(app: App) -> None:
-    app.deliver(wait=False)  # a target still sending from the last tick holds up no other
+def _deliver_tick(app: App, watch: _DatabaseWatch) -> None:
+    try:
+        app.deliver(wait=False)  # a target still sending from the last tick holds up no other
+    except DBAPIError as exc:
+        watch.failed("delivery", exc)
 
 
 def _prune_tick(app: App) -> None:
@@ -230,10 +267,11 @@ def _serve(
         timezone=UTC,
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
     )
+    watch = _DatabaseWatch()
     scheduler.add_job(
         _poll_tick,
         "interval",
-        args=(app,),
+        args=(app, watch),
         id="poll",
         seconds=settings.tick.total_seconds(),
         next_run_time=datetime.now(UTC),
@@ -241,14 +279,14 @@ def _serve(
     scheduler.add_job(
         _heartbeat_tick,
         "interval",
-        args=(app,),
+        args=(app, watch),
         id="heartbeat",
         seconds=app.beat_every.total_seconds(),
     )
     scheduler.add_job(
         _deliver_tick,
         "interval",
-        args=(app,),
+        args=(app, watch),
         id="deliver",
         seconds=settings.delivery.tick.total_seconds(),
         next_run_time=datetime.now(UTC),

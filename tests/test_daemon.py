@@ -301,3 +301,40 @@ def test_sighup_applies_a_good_config_and_keeps_the_running_one_for_a_bad_one(
     assert "rule 'broken': position" in err and "the config was not reloaded: the running one stays" in err
     assert "not UTF-8 text" in err and err.count("the config was not reloaded") == 2
     assert "config reloaded from" in err and "monitor running: 1 feeds, 2 rules" in err
+
+
+def test_a_database_outage_is_told_once_and_loses_nothing(
+    tmp_path: Path, pg_url: str, http_server: HTTPServer, smtp_server: SMTPServer, daemons: list[Daemon]
+) -> None:
+    """PostgreSQL refuses every connection for a few seconds while a new story comes out:
+    the log says so once and says when it answers again (no traceback a tick), and the
+    story is alerted once per target when it is back."""
+    http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
+    config = write_config(tmp_path, pg_url, http_server.url("/rss"), smtp_server, http_server.port)
+    daemon = Daemon(config)
+    daemons.append(daemon)
+    assert wait_for(lambda: len(http_server.posts("/hook")) == 1 and len(smtp_server.messages) == 1, 30)
+    url = make_url(pg_url)
+    admin = dict(host=url.host, port=url.port or 5432, user=url.username, dbname="postgres", autocommit=True)
+    with psycopg.connect(**admin) as conn:  # type: ignore[arg-type]
+        conn.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS false')
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (url.database,)
+        )
+    try:
+        news = Item("o-1", "Navy confirms RELOS refuelling drill", "A tanker served two frigates.",
+                    "https://herald.example/o/1")
+        http_server.routes["/rss"] = Route(rss([news, RELOS_ITEM, NOISE_ITEM]))
+        time.sleep(4)  # several poll, delivery and heartbeat ticks
+    finally:
+        with psycopg.connect(**admin) as conn:  # type: ignore[arg-type]
+            conn.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS true')
+    if not wait_for(lambda: len(http_server.posts("/hook")) == 2 and len(smtp_server.messages) == 2, 30):
+        raise AssertionError(f"the story was not alerted; daemon log:\n{daemon.stop()[1][-5000:]}")
+    time.sleep(2)  # more ticks: nothing may be repeated
+    code, err = daemon.stop()
+    assert code == 0, err
+    assert len(http_server.posts("/hook")) == 2 and len(smtp_server.messages) == 2
+    assert err.count("is not currently accepting connections (the daemon goes on") == 1, err[-4000:]
+    assert err.count("the database answers again, after") == 1, err[-4000:]
+    assert "Traceback" not in err, err[-6000:]

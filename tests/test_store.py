@@ -245,6 +245,20 @@ def test_a_feed_claimed_by_a_dead_worker_is_due_when_its_heartbeat_lapses(store:
     assert store.forget_workers(NOW + timedelta(days=2)) == 0
 
 
+def test_a_poll_the_database_did_not_record_is_due_at_its_workers_next_tick(store: Store) -> None:
+    """A poll failed and so did recording it (the database was away): the feed stays claimed
+    by its live worker, which polls it again at its next tick, not ten minutes later; another
+    live worker still leaves it alone."""
+    lease = timedelta(minutes=10)
+    store.beat("a", NOW + timedelta(minutes=2), NOW)
+    store.beat("b", NOW + timedelta(minutes=2), NOW)
+    assert len(store.claim_due_feeds(["Herald"], NOW, lease, worker="a")) == 1
+    # ...the poll and its record_poll fail: nothing is written...
+    later = NOW + timedelta(seconds=5)
+    assert store.claim_due_feeds(["Herald"], later, lease, worker="b") == []
+    assert [f.name for f in store.claim_due_feeds(["Herald"], later, lease, worker="a")] == ["Herald"]
+
+
 def test_a_due_time_set_by_a_wrong_clock_does_not_park_a_feed(store: Store) -> None:
     """A machine that resumed a day ahead and was then put right: the next polls it set are
     a day away, further than any interval or backoff could put them. They are due now."""

@@ -298,7 +298,9 @@ class Store:
 
         ``worker``: who claims, by the id of its heartbeat (``beat``). A feed claimed by a
         worker whose heartbeat has lapsed is due too: that worker died mid-poll (SIGKILL, a
-        crash), and its feeds are not left unpolled for the rest of ``lease``.
+        crash), and its feeds are not left unpolled for the rest of ``lease``. So is a feed
+        ``worker`` itself still holds: it claims only between its polls, so that poll ended
+        without being recorded (the database went away) and must not wait out the lease.
 
         ``horizon``: the furthest ahead a due time can legitimately be. One further away was
         set while the clock was wrong (a VM resumed a day ahead, then corrected): it is due
@@ -312,6 +314,8 @@ class Store:
         )
         abandoned = and_(FeedRow.claimed_by.is_not(None), FeedRow.claimed_by.not_in(alive))
         due = or_(FeedRow.next_poll_at <= now, abandoned)
+        if worker is not None:
+            due = or_(due, FeedRow.claimed_by == worker)
         if horizon is not None:
             due = or_(due, FeedRow.next_poll_at > now + horizon)
         with self._session() as session, session.begin():
