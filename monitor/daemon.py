@@ -89,13 +89,23 @@ def _deliver_tick(app: App, watch: _DatabaseWatch) -> None:
         watch.failed("delivery", exc)
 
 
-def _prune_tick(app: App) -> None:
-    app.prune()
+def _prune_tick(app: App, watch: _DatabaseWatch) -> None:
+    try:
+        app.prune()
+    except DBAPIError as exc:  # pruned tomorrow
+        watch.failed("prune", exc)
 
 
-def _digest_tick(app: App, target: str) -> None:
-    if app.fire_digest(target):
-        app.deliver(wait=False)  # see _poll_tick
+def _digest_tick(app: App, watch: _DatabaseWatch, target: str) -> None:
+    try:
+        fired = app.fire_digest(target)
+    except DBAPIError as exc:
+        log.error(
+            "digest for %s: database: %s (its alerts go with the next digest)", target, database_words(exc)
+        )
+        return
+    if fired:
+        _deliver_tick(app, watch)  # see _poll_tick
 
 
 def reschedule_after_clock_step(scheduler: BaseScheduler, now: datetime) -> None:
@@ -295,7 +305,7 @@ def _serve(
     scheduler.add_job(
         _prune_tick,
         "interval",
-        args=(app,),
+        args=(app, watch),
         id="prune",
         hours=24,
         next_run_time=datetime.now(UTC) + timedelta(minutes=5),  # not in the way of the first poll
@@ -306,7 +316,7 @@ def _serve(
             scheduler.add_job(
                 _digest_tick,
                 cron_trigger(target.schedule, target.timezone),
-                args=(app, target.name),
+                args=(app, watch, target.name),
                 id=f"digest:{target.name}",
                 # However late (a suspended machine, a busy scheduler): a skipped digest would
                 # hold its alerts back for a whole period.
