@@ -495,3 +495,36 @@ def test_a_sent_mark_waits_out_a_database_away_longer_than_the_claim(
         assert len(http_server.posts("/chat")) == 1
     finally:
         store.engine.dispose()
+
+
+def test_a_worker_waiting_for_another_says_so_once_not_at_every_tick(
+    store: Store, http_server: HTTPServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another worker holds a target's lease through several passes of this one: this one
+    says so once (at INFO), and again only after it has sent to the target in between."""
+    deliverer = Deliverer(store, _notifier(http_server, "chat"), SETTINGS, clock=lambda: datetime.now(UTC))
+    queue_hits(store, 1, TargetRoute("chat"))
+
+    def held_by_another() -> None:
+        now = datetime.now(UTC)
+        assert store.take_lease(lease_name("chat"), "other", now + timedelta(minutes=1), now)
+
+    def told() -> int:
+        return sum(
+            1 for r in caplog.records if r.levelno == logging.INFO and "holds the lease" in r.getMessage()
+        )
+
+    try:
+        with caplog.at_level(logging.INFO, logger="monitor.notify.deliver"):
+            held_by_another()
+            for _ in range(3):
+                assert deliverer.run().sent == 0
+            assert told() == 1
+            store.drop_lease(lease_name("chat"), "other")
+            assert deliverer.run().sent == 1
+            held_by_another()
+            queue_hits(store, 1, TargetRoute("chat"), start=1)
+            assert deliverer.run().sent == 0
+            assert told() == 2
+    finally:
+        deliverer.close()

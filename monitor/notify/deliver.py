@@ -577,6 +577,7 @@ class Deliverer:
         self._busy: set[str] = set()
         self._stopping = threading.Event()
         self._told_gone: set[str] = set()
+        self._told_held: set[str] = set()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(
             max_workers=max(4, len(notifier.targets) + 1), thread_name_prefix="deliver"
@@ -618,8 +619,13 @@ class Deliverer:
             if not self.store.take_lease(name, holder, at + self.lease, at, longest=self.longest):
                 until = self.store.lease_until(lease_name(target))
                 # A killed process (this one's predecessor, after a restart) holds it too, until
-                # the lease runs out: say when the alerts will move at the latest.
-                log.info(
+                # the lease runs out: say when the alerts will move at the latest. Said once
+                # until this process sends to the target again: a second worker beside a busy
+                # one would say it at every tick.
+                told = target in self._told_held
+                self._told_held.add(target)
+                log.log(
+                    logging.DEBUG if told else logging.INFO,
                     "notify: %s: another process holds the lease to send to it%s",
                     target,
                     f" until {until:%H:%M:%S} UTC (if that process was killed, its alerts wait until then)"
@@ -627,6 +633,7 @@ class Deliverer:
                     else "",
                 )
                 return DeliveryReport()
+            self._told_held.discard(target)
             try:
                 entry = self.notifier.targets.get(target)
                 if due_only and not (entry and entry.config.rate_limit):
