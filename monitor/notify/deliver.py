@@ -422,7 +422,7 @@ class _TargetRun:
                     self.target,
                     database_words(exc),
                 )
-                self.stopping.wait(delay)
+                time.sleep(delay)
                 delay, again = min(delay * 2, 4.0), True
 
     def _hold(self, rows: Sequence[Delivery]) -> bool:
