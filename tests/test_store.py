@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -381,3 +382,27 @@ def test_a_postgresql_server_that_does_not_answer_is_given_up_on(monkeypatch: py
             assert "cannot connect" in str(errors[0])
     finally:
         silent.close()
+
+
+def test_a_lost_cluster_lock_connection_does_not_fail_the_story_stored_under_it(pg_url: str) -> None:
+    """PostgreSQL drops the connection holding the cluster lock while a worker stores its
+    story on another: the story is stored and no error reaches the poll (the lock went with
+    the connection); the lock can be taken again at once."""
+    engine = create_engine_for(pg_url)
+    upgrade_schema(engine)
+    store = Store(engine)
+    try:
+        with store.cluster_lock():
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                dropped = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND query LIKE '%pg_advisory_xact_lock%'"
+                    " AND pid <> pg_backend_pid()"
+                ).fetchall()
+            assert dropped, "the lock's connection was not found"
+            store.sync_feeds([("Herald", "https://herald.example/rss")], NOW)  # the work under the lock
+        assert [f.name for f in store.list_feeds()] == ["Herald"]
+        with store.cluster_lock():
+            pass
+    finally:
+        engine.dispose()

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
 from monitor.errors import StoreError
@@ -456,9 +456,16 @@ class Store:
         if self._dialect != "postgresql":
             yield
             return
-        with self.engine.connect() as conn, conn.begin():
+        conn = self.engine.connect()
+        try:
             conn.execute(select(func.pg_advisory_xact_lock(_CLUSTER_LOCK_KEY)))
             yield
+        finally:
+            # Closing rolls the lock's transaction back, which ends the lock (it wrote
+            # nothing). A connection dropped meanwhile took the lock with it: the caller's
+            # story is stored all the same, and must not be reported as a failed poll.
+            with suppress(DBAPIError):
+                conn.close()
 
     def cluster_rows(self, since: datetime, after_id: int = 0) -> list[tuple[int, bytes, datetime, str]]:
         """(id, fingerprint, published, cluster) of stories published since ``since`` and stored
