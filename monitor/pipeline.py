@@ -24,7 +24,7 @@ from monitor.fetch import FetchLimits, backoff_delay, fetch
 from monitor.models import Match, Story
 from monitor.normalise import normalise
 from monitor.parse import parse_feed
-from monitor.store import FeedState, SavedStory, Store, TargetRoute, database_words
+from monitor.store import FeedState, SavedStory, Store, TargetRoute, database_away, database_words
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,14 @@ def poll_feed(feed: FeedState, ctx: PollContext) -> PollResult:
         return PollResult(feed.name, ok=True, new_stories=new_stories, matching=matching, hits=hits)
     except MonitorError as exc:
         return _failed(feed, ctx, now, plan, exc, str(exc))
-    except DBAPIError as exc:  # the database dropped the connection, say: fetched again next time
-        return _failed(feed, ctx, now, plan, exc, f"store: database: {database_words(exc)}")
+    except DBAPIError as exc:
+        message = f"store: database: {database_words(exc)}"
+        if database_away(exc):
+            # Not the feed's failure: no backoff, and nothing to record it in. The feed is still
+            # claimed by this worker, which makes it due at the worker's next tick.
+            log.warning("%s: %s (polled again at the next tick)", feed.name, message)
+            return PollResult(feed.name, ok=False, error=message)
+        return _failed(feed, ctx, now, plan, exc, message)
     except Exception as exc:  # the boundary: a bug in one feed's data must not stop the others
         log.exception("%s: internal error while polling", feed.name)
         return _failed(feed, ctx, now, plan, exc, f"internal error: {type(exc).__name__}: {exc}")

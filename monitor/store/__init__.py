@@ -1,6 +1,12 @@
 """Persistence: the only package that speaks SQL. ``Store`` is its public face."""
 
-from monitor.store.engine import create_engine_for, database_words, require_schema, upgrade_schema
+from monitor.store.engine import (
+    create_engine_for,
+    database_away,
+    database_words,
+    require_schema,
+    upgrade_schema,
+)
 from monitor.store.repository import (
     ClusterView,
     Delivery,
@@ -26,6 +32,7 @@ __all__ = [
     "TargetRoute",
     "Unseen",
     "create_engine_for",
+    "database_away",
     "database_words",
     "require_schema",
     "upgrade_schema",

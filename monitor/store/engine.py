@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from monitor.errors import StoreError
 
@@ -134,3 +134,11 @@ def database_words(exc: SQLAlchemyError) -> str:
     command"), without SQLAlchemy's statement, parameters and link: one line for a log."""
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
+def database_away(exc: DBAPIError) -> bool:
+    """Whether the database was away or busy (a dropped or refused connection, a lock, a
+    failover's server not yet writable), rather than refusing what was written: the same
+    work succeeds once it is back."""
+    read_only = getattr(exc.orig, "sqlstate", None) == "25006"
+    return isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated or read_only
