@@ -34,10 +34,13 @@ log = logging.getLogger(__name__)
 
 class _DatabaseWatch:
     """Says once that the database is out of reach and once that it answers again, however
-    many ticks fail in between: an outage of an hour is two lines, not a traceback a second."""
+    many ticks fail in between: an outage of an hour is two lines, not a traceback a second.
+    It is over when every job that failed has succeeded since (a poll getting through while
+    a locked table still fails every delivery is no recovery)."""
 
     def __init__(self) -> None:
         self._since: float | None = None
+        self._failing: set[str] = set()
         self._lock = threading.Lock()
 
     def failed(self, job: str, exc: DBAPIError) -> None:
@@ -45,6 +48,7 @@ class _DatabaseWatch:
             first = self._since is None
             if first:
                 self._since = time.monotonic()
+            self._failing.add(job)
         log.log(
             logging.ERROR if first else logging.DEBUG,
             "%s: database: %s%s",
@@ -53,9 +57,12 @@ class _DatabaseWatch:
             " (the daemon goes on, and tries again at every tick)" if first else "",
         )
 
-    def answered(self) -> None:
+    def answered(self, job: str) -> None:
         with self._lock:
-            since, self._since = self._since, None
+            self._failing.discard(job)
+            since = self._since if not self._failing else None
+            if since is not None:
+                self._since = None
         if since is not None:
             log.info("the database answers again, after %.0f s", time.monotonic() - since)
 
@@ -67,7 +74,7 @@ def _poll_tick(app: App, watch: _DatabaseWatch) -> None:
     except DBAPIError as exc:  # the feeds wait: their claims are made again once it answers
         watch.failed("poll", exc)
         return
-    watch.answered()
+    watch.answered("poll")
     if any(r.hits for r in results):
         # New hits go out now rather than at the next delivery tick. Not by rescheduling the
         # delivery job: APScheduler 3's shutdown holds the job store lock while it waits for
@@ -80,6 +87,8 @@ def _heartbeat_tick(app: App, watch: _DatabaseWatch) -> None:
         app.beat()
     except DBAPIError as exc:
         watch.failed("heartbeat", exc)
+        return
+    watch.answered("heartbeat")
 
 
 def _deliver_tick(app: App, watch: _DatabaseWatch) -> None:
@@ -87,13 +96,15 @@ def _deliver_tick(app: App, watch: _DatabaseWatch) -> None:
         app.deliver(wait=False)  # a target still sending from the last tick holds up no other
     except DBAPIError as exc:
         watch.failed("delivery", exc)
+        return
+    watch.answered("delivery")
 
 
-def _prune_tick(app: App, watch: _DatabaseWatch) -> None:
+def _prune_tick(app: App) -> None:
     try:
         app.prune()
-    except DBAPIError as exc:  # pruned tomorrow
-        watch.failed("prune", exc)
+    except DBAPIError as exc:  # a day's ticks apart: not one for the watch to wait for
+        log.error("prune: database: %s (pruned at the next daily tick)", database_words(exc))
 
 
 def _digest_tick(app: App, watch: _DatabaseWatch, target: str) -> None:
@@ -305,7 +316,7 @@ def _serve(
     scheduler.add_job(
         _prune_tick,
         "interval",
-        args=(app, watch),
+        args=(app,),
         id="prune",
         hours=24,
         next_run_time=datetime.now(UTC) + timedelta(minutes=5),  # not in the way of the first poll

@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import OperationalError
 
-from monitor.daemon import _BusyTickFilter, _watch_clock, reschedule_after_clock_step
+from monitor.daemon import _BusyTickFilter, _DatabaseWatch, _watch_clock, reschedule_after_clock_step
 from monitor.schedule import cron_trigger, last_fire_time
 from tests.servers import wait_for
 
@@ -136,3 +137,29 @@ def test_an_overrunning_tick_is_explained_not_warned_about(caplog: pytest.LogCap
         ("INFO", "deliver: the last pass is still running; it goes on, this tick is skipped")
     }
     assert {r.levelname for r in digest} == {"WARNING"}
+
+
+def test_a_database_outage_is_over_when_every_job_that_failed_gets_through(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A locked outbox fails every delivery tick while polls get through: that is one outage,
+    told once, and over only when deliveries get through too; a later one is told again."""
+    watch = _DatabaseWatch()
+    cut = OperationalError("UPDATE outbox", {}, Exception("terminating connection"))
+
+    def told(text: str) -> int:
+        return sum(1 for r in caplog.records if text in r.getMessage() and r.levelno >= logging.INFO)
+
+    with caplog.at_level(logging.DEBUG, logger="monitor.daemon"):
+        watch.failed("delivery", cut)
+        watch.answered("poll")
+        watch.failed("delivery", cut)
+        watch.failed("poll", cut)
+        watch.answered("poll")
+        assert told("the database answers again") == 0
+        watch.answered("delivery")
+        assert told("the database answers again") == 1
+        assert told("delivery: database: terminating connection (the daemon goes on") == 1
+        assert told("database: terminating connection") == 1
+        watch.failed("heartbeat", cut)
+        assert told("heartbeat: database: terminating connection (the daemon goes on") == 1
