@@ -662,7 +662,9 @@ class Deliverer:
             finally:
                 self._give_back(target)
         except DBAPIError as exc:  # the database went away: this target waits for a later pass
-            log.error("notify: %s: delivery pass failed: database: %s", target, database_words(exc))
+            # A warning: nothing is lost, the next pass takes the alerts up again, and an
+            # outage as a whole is the daemon's to report (once).
+            log.warning("notify: %s: delivery pass failed: database: %s", target, database_words(exc))
             return DeliveryReport()
         except Exception:  # a bug: the other targets go on
             log.exception("notify: %s: delivery pass failed", target)
