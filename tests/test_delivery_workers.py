@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import event, make_url
+from sqlalchemy import make_url
 from sqlalchemy.exc import OperationalError
 
 from monitor.app import App
@@ -25,6 +25,7 @@ from monitor.notify import Deliverer, Notifier, Renderer, deliver_pending
 from monitor.notify.deliver import lease_name
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
 from tests.factories import digest_config, queue_hits
+from tests.faults import Admin, drop_connection_at
 from tests.servers import HTTPServer, SMTPServer, wait_for
 
 SETTINGS = DeliverySettings(retry_base=timedelta(seconds=10))
@@ -57,6 +58,14 @@ def _notifier(http_server: HTTPServer, *names: str, **extra: object) -> Notifier
 
 def _answered(http_server: HTTPServer, path: str) -> int:
     return sum(1 for p, _, _ in http_server.post_times if p == path)
+
+
+def _marking_sent(statement: str, _parameters: object) -> bool:
+    return statement.startswith("UPDATE outbox SET status")
+
+
+def _taking_a_lease(statement: str, _parameters: object) -> bool:
+    return statement.startswith("INSERT INTO leases")
 
 
 
@@ -274,16 +283,7 @@ def test_a_sent_mark_cut_by_a_dropped_connection_is_recorded_and_not_sent_again(
     webhook's answer: the mark is made again on a new connection, so the alert is sent once
     and not again when its claim would have run out."""
     store = _store(pg_url)
-    killed: list[int] = []
-
-    def drop_the_mark(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if not killed and statement.startswith("UPDATE outbox SET status"):
-            pid = cursor.connection.info.backend_pid
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            killed.append(pid)
-
-    event.listen(store.engine, "before_cursor_execute", drop_the_mark)
+    killed = drop_connection_at(store.engine, pg_url, _marking_sent)
     try:
         queue_hits(store, 1, TargetRoute("chat"))
         notifier = _notifier(http_server, "chat")
@@ -320,17 +320,12 @@ def test_a_lease_not_given_back_does_not_hold_up_the_next_pass(
     database, but it is the daemon's own, so the next alert goes at the next pass, not once
     the lease has run out."""
     store = _store(pg_url)
-    killed: list[int] = []
-
-    def drop_the_release(_conn: Any, cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        releasing = statement.startswith("UPDATE leases") and parameters.get("holder", "") is None
-        if not killed and releasing:
-            pid = cursor.connection.info.backend_pid
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            killed.append(pid)
-
-    event.listen(store.engine, "before_cursor_execute", drop_the_release)
+    killed = drop_connection_at(
+        store.engine,
+        pg_url,
+        lambda statement, parameters: statement.startswith("UPDATE leases")
+        and parameters.get("holder", "") is None,  # giving the lease back
+    )
     deliverer = Deliverer(store, _notifier(http_server, "chat"), SETTINGS, clock=lambda: datetime.now(UTC))
     try:
         queue_hits(store, 1, TargetRoute("chat"))
@@ -356,16 +351,7 @@ def test_a_pass_cut_by_a_dropped_connection_says_so_in_a_line_and_the_next_pass_
     """The connection drops as a pass starts: the log says which target and the database's
     own words, in one line, not a traceback; the alert goes at the next pass."""
     store = _store(pg_url)
-    killed: list[int] = []
-
-    def drop_the_start(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if not killed and statement.startswith("INSERT INTO leases"):
-            pid = cursor.connection.info.backend_pid
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            killed.append(pid)
-
-    event.listen(store.engine, "before_cursor_execute", drop_the_start)
+    killed = drop_connection_at(store.engine, pg_url, _taking_a_lease)
     deliverer = Deliverer(store, _notifier(http_server, "chat"), SETTINGS, clock=lambda: datetime.now(UTC))
     try:
         queue_hits(store, 1, TargetRoute("chat"))
@@ -393,7 +379,6 @@ def test_a_sent_mark_cut_by_a_failover_to_a_server_not_yet_writable_is_recorded(
     mark is made there."""
     store = _store(pg_url)
     database = store.engine.url.database
-    killed: list[int] = []
 
     def writable_again() -> None:
         time.sleep(1.0)
@@ -405,16 +390,11 @@ def test_a_sent_mark_cut_by_a_failover_to_a_server_not_yet_writable_is_recorded(
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
 
-    def fail_over(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if not killed and statement.startswith("UPDATE outbox SET status"):
-            pid = cursor.connection.info.backend_pid
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            killed.append(pid)
-            threading.Thread(target=writable_again).start()
+    def read_only_for_a_second(admin: Admin) -> None:
+        admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+        threading.Thread(target=writable_again).start()
 
-    event.listen(store.engine, "before_cursor_execute", fail_over)
+    killed = drop_connection_at(store.engine, pg_url, _marking_sent, also=read_only_for_a_second)
     try:
         queue_hits(store, 1, TargetRoute("chat"))
         now = datetime.now(UTC)
@@ -463,25 +443,22 @@ def test_a_sent_mark_waits_out_a_database_away_longer_than_the_claim(
     settings = DeliverySettings(send_timeout=timedelta(seconds=1))
     chat = NotificationConfig.model_validate({"name": "chat", "url": f"json://127.0.0.1:{http_server.port}/chat"})
     notifier = Notifier([chat], Renderer(), send_timeout=settings.send_timeout)
-    killed: list[int] = []
 
     def back() -> None:
         time.sleep(14)
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
 
-    def go_away(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if not killed and statement.startswith("UPDATE outbox SET status"):
-            pid = cursor.connection.info.backend_pid
-            with psycopg.connect(admin_url, autocommit=True) as admin:
-                admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
-                admin.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
-                )
-            killed.append(pid)
-            threading.Thread(target=back).start()
+    returning = threading.Thread(target=back)
 
-    event.listen(store.engine, "before_cursor_execute", go_away)
+    def away_for_14_s(admin: Admin) -> None:
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,)
+        )
+        returning.start()
+
+    killed = drop_connection_at(store.engine, pg_url, _marking_sent, also=away_for_14_s, admin_url=admin_url)
     try:
         queue_hits(store, 1, TargetRoute("chat"))
         now = datetime.now(UTC)
@@ -494,6 +471,8 @@ def test_a_sent_mark_waits_out_a_database_away_longer_than_the_claim(
         assert later.sent == 0
         assert len(http_server.posts("/chat")) == 1
     finally:
+        if returning.is_alive():
+            returning.join()  # the database must take connections again before it is dropped
         store.engine.dispose()
 
 

@@ -7,18 +7,16 @@ import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
-import psycopg
 import pytest
-from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from monitor.fetch import FetchLimits, make_client
 from monitor.match import compile_query
 from monitor.pipeline import FeedPlan, PollContext, poll_feed, poll_feeds
 from monitor.store import Store, TargetRoute, create_engine_for, upgrade_schema
+from tests.faults import drop_connection_at
 from tests.feeds import NOISE_ITEM, RELOS_ITEM, Item, rss
 from tests.servers import HTTPServer, Route
 
@@ -239,16 +237,9 @@ def test_a_poll_cut_by_a_dropped_database_connection_says_so_and_loses_no_story(
     engine = create_engine_for(pg_url)
     upgrade_schema(engine)
     store = Store(engine)
-    killed: list[int] = []
-
-    def drop_the_save(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
-        if not killed and statement.startswith("INSERT INTO stories"):
-            pid = cursor.connection.info.backend_pid
-            with psycopg.connect(pg_url, autocommit=True) as admin:
-                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            killed.append(pid)
-
-    event.listen(engine, "before_cursor_execute", drop_the_save)
+    killed = drop_connection_at(
+        engine, pg_url, lambda statement, _parameters: statement.startswith("INSERT INTO stories")
+    )
     try:
         http_server.routes["/rss"] = Route(rss([RELOS_ITEM, NOISE_ITEM]))
         ctx = _ctx(store, client, {"Herald": http_server.url("/rss")})
